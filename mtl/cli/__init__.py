@@ -1,0 +1,59 @@
+"""The ``mtl`` command: one root group, one module per command group."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mtl.errors import MtlError
+
+
+class _Group(click.Group):
+    """Turns :class:`MtlError` into ``error: <message>`` and exit code 1, anywhere below the root."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except MtlError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="MTL_CONFIG",
+    help="YAML settings file (also MTL_CONFIG).",
+)
+@click.version_option(package_name="mtl-topics")
+def main(config: Path | None) -> None:
+    """mtl-topics: multimodal topic learning for video recommendation."""
+    from mtl.settings import get_settings, read_yaml_config
+
+    if config is not None:
+        read_yaml_config(config)  # fail early, in one line, on a bad file
+        os.environ["MTL_CONFIG"] = str(config)
+    get_settings.cache_clear()
+
+
+def _register() -> None:
+    from mtl.cli.data import data
+    from mtl.cli.demo import demo
+    from mtl.cli.devstack import devstack
+    from mtl.cli.learn import assign, learn
+
+    main.add_command(devstack)
+    main.add_command(data)
+    main.add_command(demo)
+    main.add_command(learn)
+    main.add_command(assign)
+
+
+_register()

