@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mtl.devstack import DevStack
-from mtl.kafka import ensure_topics
+from mtl.kafka import admin_client, ensure_topics
 from mtl.settings import Settings
 from topic_learning.corpus import synthetic_corpus
 
@@ -59,6 +59,11 @@ def kafka_round_trip(bootstrap: str, interactions: pd.DataFrame, *, progress: bo
     tick = time.perf_counter()
     consumed, clicks = asyncio.run(_consume_run(bootstrap, run_id, len(rows), progress=progress))
     consume_s = time.perf_counter() - tick
+    admin = admin_client(bootstrap)
+    try:
+        admin.delete_topics([DEMO_TOPIC])  # the next run starts from an empty topic
+    finally:
+        admin.close()
     return RoundTrip(len(rows), consumed, len(rows) / produce_s, consumed / max(consume_s, 1e-9), clicks)
 
 

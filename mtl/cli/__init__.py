@@ -12,7 +12,26 @@ from mtl.errors import MtlError
 
 
 class _Group(click.Group):
-    """Turns :class:`MtlError` into ``error: <message>`` and exit code 1, anywhere below the root."""
+    """Every failure becomes one line on stderr: ``error: <message>``, never a traceback.
+
+    :class:`MtlError` exits 1; click's usage errors (bad option values, unknown commands) exit 2.
+    """
+
+    def main(self, args=None, prog_name=None, **extra):  # type: ignore[override]
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:

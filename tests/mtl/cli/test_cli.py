@@ -30,3 +30,13 @@ def test_bad_config_file_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("error: config file") and result.output.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_usage_errors_are_one_line():
+    runner = CliRunner()
+    result = runner.invoke(main, ["data", "synth", "--videos", "abc", "--out", "x"])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: Invalid value for '--videos'")
+    assert result.output.count("\n") == 1
+    result = runner.invoke(main, ["no-such-command"])
+    assert result.exit_code == 2 and result.output.startswith("error: No such command")
