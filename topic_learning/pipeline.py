@@ -15,7 +15,7 @@ from topic_learning.clustering import SphericalKMeans, effective_n_topics, topic
 from topic_learning.model import TopicModel, build_net, new_model_version
 from topic_learning.tags import TagGraphEmbedder
 from topic_learning.topic_ids import match_topic_ids
-from topic_learning.training import LabelSpace, embed_videos, fit_multitask
+from topic_learning.training import LabelSpace, embed_videos, fit_multitask, mixtures_from_z
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +84,14 @@ def learn_topics(
     seconds["build"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    history = fit_multitask(
+    history, cached_z = fit_multitask(
         net,
         videos,
         labels,
         iterations=settings.iterations,
         batch_size=settings.batch_size,
         learning_rate=settings.learning_rate,
-        freeze_encoders=settings.freeze_encoders,
+        freeze_encoders=settings.frozen_encoders,
         tag_loss=settings.tag_loss,
         seed=settings.seed,
         progress=progress,
@@ -99,13 +99,19 @@ def learn_topics(
     seconds["mmoe"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    z = embed_videos(
-        net,
-        videos,
-        batch_size=settings.embed_batch_size,
-        representation=settings.representation,
-        progress=progress,
-    )
+    representation = settings.video_representation
+    if cached_z is None:
+        z = embed_videos(
+            net,
+            videos,
+            batch_size=settings.embed_batch_size,
+            representation=representation,
+            progress=progress,
+        )
+    elif representation == "mixture":
+        z = mixtures_from_z(net, cached_z, batch_size=settings.embed_batch_size)
+    else:
+        z = cached_z
     seconds["encode"] = time.perf_counter() - tick
 
     tick = time.perf_counter()

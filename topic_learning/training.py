@@ -116,6 +116,7 @@ class TrainingBatch:
     primary: torch.Tensor
     secondary: torch.Tensor
     tags: torch.Tensor
+    rows: np.ndarray
 
 
 def iterate_batches(
@@ -140,6 +141,7 @@ def iterate_batches(
                 primary=torch.as_tensor(primary[rows]),
                 secondary=torch.as_tensor(secondary[rows]),
                 tags=tags,
+                rows=rows,
             )
 
 
@@ -155,8 +157,19 @@ def fit_multitask(
     tag_loss: str,
     seed: int,
     progress: bool = True,
-) -> list[dict[str, float]]:
-    """Adam on the summed task losses; returns per-iteration losses (also shown on the progress bar)."""
+) -> tuple[list[dict[str, float]], np.ndarray | None]:
+    """Adam on the summed task losses.
+
+    With ``freeze_encoders`` the encoders run once over the corpus and the MMoE trains on the cached
+    z: the same optimisation of the head, without re-encoding every batch (CPU-friendly).
+
+    Returns
+    -------
+    history : list of dict
+        Per-iteration task losses (also shown on the progress bar).
+    cached_z : ndarray or None
+        z of every video in row order when the encoders were frozen (they did not change), else None.
+    """
     torch.manual_seed(seed)
     for encoder in (net.image, net.text):
         if encoder is not None:
@@ -166,11 +179,17 @@ def fit_multitask(
     device = net.device
     history: list[dict[str, float]] = []
     batches = iterate_batches(videos, labels, batch_size=batch_size, seed=seed)
+    cached_z = None
+    if freeze_encoders:
+        cached_z = torch.as_tensor(embed_videos(net, videos, batch_size=batch_size, progress=progress))
     net.train()
     bar = tqdm(range(iterations), desc="MMoE fine-tuning", unit="it", disable=not progress)
     for _ in bar:
         batch = next(batches)
-        logits = net(batch.covers, batch.titles)
+        if cached_z is not None:
+            logits = net.mmoe(cached_z[batch.rows].to(device))
+        else:
+            logits = net(batch.covers, batch.titles)
         loss, parts = multitask_loss(
             logits,
             batch.primary.to(device),
@@ -184,7 +203,7 @@ def fit_multitask(
         history.append(parts)
         bar.set_postfix({name: f"{value:.3f}" for name, value in parts.items()})
     net.eval()
-    return history
+    return history, (cached_z.numpy() if cached_z is not None else None)
 
 
 @torch.inference_mode()
@@ -210,9 +229,26 @@ def embed_videos(
         stop = start + batch_size
         z = net.encode(covers[start:stop] if covers is not None else None, titles[start:stop])
         if representation == "mixture":
-            z = torch.cat(net.mmoe.mixtures(z), dim=1)
+            z = mixture_of(net, z)
         chunks.append(z.float().cpu().numpy())
         bar.update(len(titles[start:stop]))
     bar.close()
     width = net.mmoe.config.input_dim if representation == "z" else 3 * net.mmoe.config.expert_dim
     return np.concatenate(chunks) if chunks else np.zeros((0, width), dtype=np.float32)
+
+
+def mixture_of(net: MultimodalNet, z: torch.Tensor) -> torch.Tensor:
+    """The three task mixtures of the experts for z, concatenated (the ``mixture`` representation)."""
+    return torch.cat(net.mmoe.mixtures(z), dim=1)
+
+
+@torch.inference_mode()
+def mixtures_from_z(net: MultimodalNet, z: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """:func:`mixture_of` over an already encoded corpus, in batches."""
+    net.eval()
+    device = net.device
+    chunks = [
+        mixture_of(net, torch.as_tensor(z[i : i + batch_size]).to(device)).float().cpu().numpy()
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, 3 * net.mmoe.config.expert_dim), np.float32)

@@ -41,7 +41,10 @@ def _settings(**kw) -> LearningSettings:
 
 def test_learn_save_load_assign_round_trip(corpus, tmp_path):
     videos = corpus.videos
-    model, video_topics, report = learn_topics(videos, _settings(), progress=False, pretrained=False)
+    # End-to-end fine-tuning of both (tiny) encoders, as on a GPU.
+    settings = _settings(freeze_encoders=False)
+    model, video_topics, report = learn_topics(videos, settings, progress=False, pretrained=False)
+    assert settings.video_representation == "z"
     assert report.n_topics == 20 and model.has_image
     ids = np.stack(video_topics["topic_ids"])
     assert ids.shape == (400, 8)
@@ -59,6 +62,31 @@ def test_learn_save_load_assign_round_trip(corpus, tmp_path):
     np.testing.assert_allclose(
         np.stack(again["topic_scores"]), np.stack(video_topics["topic_scores"]), atol=1e-6
     )
+
+
+def test_frozen_encoders_train_the_head_on_cached_z(corpus):
+    settings = _settings(freeze_encoders="auto", device="cpu")
+    assert settings.frozen_encoders and settings.video_representation == "mixture"
+    before = {k: v.clone() for k, v in _text_state(corpus, settings).items()}
+    model, video_topics, report = learn_topics(corpus.videos, settings, progress=False, pretrained=False)
+    after = model.net.text.state_dict()
+    assert all((before[k] == after[k]).all() for k in before)  # encoders untouched
+    assert report.final_losses  # the head trained
+    np.testing.assert_array_equal(
+        np.stack(model.assign(corpus.videos)["topic_ids"]), np.stack(video_topics["topic_ids"])
+    )
+
+
+def _text_state(corpus, settings):
+    import torch
+
+    from topic_learning.model import build_net
+    from topic_learning.training import LabelSpace
+
+    torch.manual_seed(settings.seed)
+    labels = LabelSpace.fit(corpus.videos, max_tags=settings.max_tags)
+    net = build_net(settings, None, has_image=True, has_text=True, task_sizes=labels.sizes, pretrained=False)
+    return net.text.state_dict()
 
 
 def test_no_covers_means_no_image_branch(corpus):
