@@ -18,7 +18,38 @@ def l2_normalize(x: np.ndarray, *, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(norms, eps)
 
 
-def topic_representation(z: np.ndarray, tag_vectors: np.ndarray | None) -> np.ndarray:
+@dataclass(frozen=True)
+class HalfMeans:
+    """Corpus means of the unit z and unit tag-vector halves, subtracted before the cosine.
+
+    Encoder outputs and skip-gram vectors share a large common direction, which puts every video
+    at a high cosine to every centre; centring makes tau_3 = 0.6 select genuinely close topics.
+    """
+
+    z: np.ndarray
+    tags: np.ndarray | None
+
+    @classmethod
+    def fit(cls, z: np.ndarray, tag_vectors: np.ndarray | None) -> HalfMeans:
+        tags = None
+        if tag_vectors is not None:
+            unit = l2_normalize(tag_vectors)
+            known = np.linalg.norm(tag_vectors, axis=1) > 0
+            tags = unit[known].mean(axis=0) if known.any() else np.zeros(unit.shape[1], np.float32)
+        return cls(z=l2_normalize(z).mean(axis=0), tags=tags)
+
+
+def _centred_half(x: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
+    unit = l2_normalize(x)
+    if mean is None:
+        return unit
+    known = np.linalg.norm(x, axis=1, keepdims=True) > 0  # a zero row (no known tag) stays zero
+    return l2_normalize(np.where(known, unit - mean.astype(np.float32), 0.0))
+
+
+def topic_representation(
+    z: np.ndarray, tag_vectors: np.ndarray | None, means: HalfMeans | None = None
+) -> np.ndarray:
     """``a = L2([L2(z), L2(e_bar)])``: both halves weigh the same in the cosine (Eq. 4 and below).
 
     Parameters
@@ -28,10 +59,12 @@ def topic_representation(z: np.ndarray, tag_vectors: np.ndarray | None) -> np.nd
     tag_vectors : ndarray of shape (n, d_t) or None
         Mean tag embedding per video; a video without known tags has a zero row and is then
         represented by its z half alone. None leaves the tag half out entirely.
+    means : HalfMeans, optional
+        Corpus means of the unit halves, subtracted from each half before it is normalised again.
     """
-    parts = [l2_normalize(z)]
+    parts = [_centred_half(z, means.z if means else None)]
     if tag_vectors is not None:
-        parts.append(l2_normalize(tag_vectors))
+        parts.append(_centred_half(tag_vectors, means.tags if means else None))
     return l2_normalize(np.concatenate(parts, axis=1))
 
 

@@ -26,7 +26,7 @@ from safetensors.torch import save_file as save_torch
 
 from mtl.errors import DataError
 from mtl.settings import LearningSettings
-from topic_learning.clustering import assign_topics, centre_index, topic_representation
+from topic_learning.clustering import HalfMeans, assign_topics, centre_index, topic_representation
 from topic_learning.encoders import build_image_encoder, build_text_encoder
 from topic_learning.mmoe import MMoE, MMoEConfig
 from topic_learning.tags import TagEmbedding
@@ -53,6 +53,8 @@ class TopicModel:
         Skip-gram tag vectors; None when the corpus has no tags.
     centres : ndarray of float32, shape (K, d)
         Unit topic centres.
+    means : HalfMeans or None
+        Corpus means of the representation halves, subtracted before the cosine.
     topic_ids : ndarray of int64, shape (K,)
         The stable ID of each centre.
     next_topic_id : int
@@ -69,6 +71,7 @@ class TopicModel:
     centres: np.ndarray
     topic_ids: np.ndarray
     next_topic_id: int
+    means: HalfMeans | None = None
     retired_topic_ids: list[int] = field(default_factory=list)
     previous_version: str | None = None
     has_image: bool = False
@@ -94,7 +97,7 @@ class TopicModel:
         tag_vectors = None
         if self.tag_embedding is not None:
             tag_vectors, _ = self.tag_embedding.video_vectors(list(videos["tags"]))
-        return topic_representation(z, tag_vectors)
+        return topic_representation(z, tag_vectors, self.means)
 
     def assign(
         self, videos: pd.DataFrame, *, progress: bool = False, event_timestamp: datetime | None = None
@@ -134,10 +137,15 @@ class TopicModel:
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_torch(state, str(directory / "net.safetensors"))
-        save_numpy(
-            {"centres": np.ascontiguousarray(self.centres, dtype=np.float32), "topic_ids": self.topic_ids},
-            str(directory / "centres.safetensors"),
-        )
+        arrays = {
+            "centres": np.ascontiguousarray(self.centres, dtype=np.float32),
+            "topic_ids": self.topic_ids,
+        }
+        if self.means is not None:
+            arrays["z_mean"] = np.ascontiguousarray(self.means.z, dtype=np.float32)
+            if self.means.tags is not None:
+                arrays["tag_mean"] = np.ascontiguousarray(self.means.tags, dtype=np.float32)
+        save_numpy(arrays, str(directory / "centres.safetensors"))
         faiss.write_index(self._index, str(directory / "topics.faiss"))
         if self.tag_embedding is not None:
             self.tag_embedding.save(directory / "tags")
@@ -189,6 +197,7 @@ class TopicModel:
             net=net,
             tag_embedding=TagEmbedding.load(directory / "tags") if meta["has_tags"] else None,
             centres=arrays["centres"],
+            means=HalfMeans(z=arrays["z_mean"], tags=arrays.get("tag_mean")) if "z_mean" in arrays else None,
             topic_ids=arrays["topic_ids"].astype(np.int64),
             next_topic_id=int(meta["next_topic_id"]),
             retired_topic_ids=list(meta["retired_topic_ids"]),

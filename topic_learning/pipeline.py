@@ -5,17 +5,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import torch
 
 from mtl.settings import LearningSettings
-from topic_learning.clustering import SphericalKMeans, effective_n_topics, topic_representation
+from topic_learning.clustering import HalfMeans, SphericalKMeans, effective_n_topics, topic_representation
 from topic_learning.model import TopicModel, build_net, new_model_version
-from topic_learning.tags import TagGraphEmbedder
+from topic_learning.tags import TagEmbedding, TagGraphEmbedder
 from topic_learning.topic_ids import match_topic_ids
-from topic_learning.training import LabelSpace, embed_videos, fit_multitask, mixtures_from_z
+from topic_learning.training import (
+    LabelSpace,
+    MultimodalNet,
+    embed_videos,
+    fit_multitask,
+    mixtures_from_z,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -41,33 +48,34 @@ def has_covers(videos: pd.DataFrame) -> bool:
     return "cover" in videos and bool(videos["cover"].notna().any())
 
 
-def learn_topics(
-    videos: pd.DataFrame,
-    settings: LearningSettings,
-    *,
-    previous: TopicModel | None = None,
-    progress: bool = True,
-    pretrained: bool = True,
-) -> tuple[TopicModel, pd.DataFrame, LearnReport]:
-    """Train a topic model on ``videos`` (canonical Videos table) and assign topics to every video.
+@dataclass
+class LearnedRepresentations:
+    """The trained parts of a topic model and the training videos' vectors, before clustering."""
 
-    Parameters
-    ----------
-    videos : DataFrame
-        Canonical Videos rows; covers are used when present (no covers: no image branch).
-    settings : LearningSettings
-        Hyperparameters (paper defaults).
-    previous : TopicModel, optional
-        The model this run retrains; matched centres keep its topic IDs.
-    progress : bool
-        Show progress bars.
-    pretrained : bool
-        False builds randomly initialised encoders (tests).
+    labels: LabelSpace
+    net: MultimodalNet
+    tag_embedding: TagEmbedding | None
+    z: np.ndarray  # the video vector used for clustering (z, or the expert mixture)
+    tag_vectors: np.ndarray | None
+    videos_without_tags: int
+    history: list[dict[str, float]]
+    has_image: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
-    Returns
-    -------
-    model, video_topics, report
-    """
+    @cached_property
+    def means(self) -> HalfMeans:
+        return HalfMeans.fit(self.z, self.tag_vectors)
+
+    @property
+    def a(self) -> np.ndarray:
+        return topic_representation(self.z, self.tag_vectors, self.means)
+
+
+def learn_representations(
+    videos: pd.DataFrame, settings: LearningSettings, *, progress: bool = True, pretrained: bool = True
+) -> LearnedRepresentations:
+    """MMoE multi-task training of the encoders/head and the tag graph embedding (sections III-A 1-2)."""
     seconds: dict[str, float] = {}
     notes: list[str] = []
     videos = videos.reset_index(drop=True)
@@ -135,9 +143,53 @@ def learn_topics(
         without_tags = len(videos)
         notes.append("no tags in the corpus: the tag half of a is absent")
     seconds["tags"] = time.perf_counter() - tick
+    return LearnedRepresentations(
+        labels=labels,
+        net=net,
+        tag_embedding=tag_embedding,
+        z=z,
+        tag_vectors=tag_vectors,
+        videos_without_tags=without_tags,
+        history=history,
+        has_image=with_image,
+        seconds=seconds,
+        notes=notes,
+    )
+
+
+def learn_topics(
+    videos: pd.DataFrame,
+    settings: LearningSettings,
+    *,
+    previous: TopicModel | None = None,
+    progress: bool = True,
+    pretrained: bool = True,
+) -> tuple[TopicModel, pd.DataFrame, LearnReport]:
+    """Train a topic model on ``videos`` (canonical Videos table) and assign topics to every video.
+
+    Parameters
+    ----------
+    videos : DataFrame
+        Canonical Videos rows; covers are used when present (no covers: no image branch).
+    settings : LearningSettings
+        Hyperparameters (paper defaults).
+    previous : TopicModel, optional
+        The model this run retrains; matched centres keep its topic IDs.
+    progress : bool
+        Show progress bars.
+    pretrained : bool
+        False builds randomly initialised encoders (tests).
+
+    Returns
+    -------
+    model, video_topics, report
+    """
+    videos = videos.reset_index(drop=True)
+    learned = learn_representations(videos, settings, progress=progress, pretrained=pretrained)
+    seconds, notes = learned.seconds, learned.notes
 
     tick = time.perf_counter()
-    a = topic_representation(z, tag_vectors)
+    a = learned.a
     k = effective_n_topics(len(a), settings.n_topics, min_videos_per_topic=settings.min_videos_per_topic)
     if k < settings.n_topics:
         notes.append(
@@ -166,15 +218,16 @@ def learn_topics(
     model = TopicModel(
         model_version=new_model_version(),
         settings=settings,
-        labels=labels,
-        net=net,
-        tag_embedding=tag_embedding,
+        labels=learned.labels,
+        net=learned.net,
+        tag_embedding=learned.tag_embedding,
         centres=kmeans.cluster_centers_,
+        means=learned.means,
         topic_ids=topic_ids,
         next_topic_id=next_id,
         retired_topic_ids=retired,
         previous_version=previous.model_version if previous is not None else None,
-        has_image=with_image,
+        has_image=learned.has_image,
         has_text=True,
         pretrained=pretrained,
     )
@@ -187,12 +240,12 @@ def learn_topics(
         n_topics_requested=settings.n_topics,
         n_topics=k,
         mean_topics_per_video=float(video_topics["n_topics"].mean()) if len(video_topics) else 0.0,
-        videos_without_tags=without_tags,
+        videos_without_tags=learned.videos_without_tags,
         kept_topic_ids=id_counts[0],
         new_topic_ids=id_counts[1],
         retired_topic_ids=id_counts[2],
         seconds=seconds,
         notes=notes,
-        final_losses=history[-1] if history else {},
+        final_losses=learned.history[-1] if learned.history else {},
     )
     return model, video_topics, report

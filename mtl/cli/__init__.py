@@ -66,6 +66,7 @@ def _register() -> None:
     from mtl.cli.data import data
     from mtl.cli.demo import demo
     from mtl.cli.devstack import devstack
+    from mtl.cli.eval import eval_group
     from mtl.cli.learn import assign, learn
 
     main.add_command(devstack)
@@ -73,6 +74,7 @@ def _register() -> None:
     main.add_command(demo)
     main.add_command(learn)
     main.add_command(assign)
+    main.add_command(eval_group)
 
 
 _register()

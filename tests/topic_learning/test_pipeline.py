@@ -108,15 +108,15 @@ def test_retrain_carries_topic_ids_forward(corpus):
     settings = _settings(iterations=0, freeze_encoders=True, n_topics=15)
     first, _, _ = learn_topics(corpus.videos, settings, progress=False, pretrained=False)
 
-    rng = np.random.default_rng(7)
-    keep = rng.permutation(len(corpus.videos))[: int(0.95 * len(corpus.videos))]
-    perturbed = corpus.videos.iloc[keep]  # shuffled, 5% of videos gone
+    # Same videos in another order: the representations are identical (frozen tiny encoders, no
+    # training), so matched centres must carry their IDs even though K-means starts differently.
+    perturbed = corpus.videos.iloc[np.random.default_rng(7).permutation(len(corpus.videos))]
     second, second_topics, report = learn_topics(
         perturbed, settings, previous=first, progress=False, pretrained=False
     )
     assert second.previous_version == first.model_version
     assert report.kept_topic_ids + report.new_topic_ids == second.n_topics
-    assert report.kept_topic_ids > 0
+    assert report.kept_topic_ids >= 0.5 * second.n_topics
     assert second.next_topic_id == first.next_topic_id + report.new_topic_ids
     assert len(second.retired_topic_ids) == report.retired_topic_ids
     assert set(second.topic_ids) - set(first.topic_ids) == set(range(15, second.next_topic_id))
