@@ -63,6 +63,7 @@ def main(config: Path | None) -> None:
 
 
 def _register() -> None:
+    from mtl.cli.bench import bench
     from mtl.cli.data import data
     from mtl.cli.demo import demo
     from mtl.cli.devstack import devstack
@@ -75,6 +76,7 @@ def _register() -> None:
     main.add_command(learn)
     main.add_command(assign)
     main.add_command(eval_group)
+    main.add_command(bench)
 
 
 _register()

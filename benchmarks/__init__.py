@@ -1,0 +1,1 @@
+"""Benchmarks behind ``mtl bench``: each prints its figure and a ratio against a baseline run alongside."""
