@@ -99,20 +99,58 @@ async def _consume_run(bootstrap: str, run_id: str, expected: int, *, progress: 
     return seen, clicks
 
 
+def learned_topics(settings: Settings, dataset, *, echo=click.echo):
+    """Train the topic model on the corpus, or reuse the latest one trained on it with these settings."""
+    from topic_learning.model import TopicModel
+    from topic_learning.registry import VIDEO_TOPICS_FILE, ModelRegistry, learn_and_save, report_lines
+
+    registry = ModelRegistry(settings.artifact_dir / "topics" / dataset.name)
+    path = registry.reusable(trained_on=str(dataset.root), settings=settings.learning)
+    if path is not None:
+        echo(f"    reused topic model {path}")
+        return TopicModel.load(path), pd.read_parquet(path / VIDEO_TOPICS_FILE)
+    path, model, report = learn_and_save(dataset, settings.learning, registry, previous=registry.latest())
+    echo(f"    topic model {model.model_version} -> {path}")
+    for line in report_lines(report, model):
+        echo(f"  {line}")
+    return model, pd.read_parquet(path / VIDEO_TOPICS_FILE)
+
+
+def topic_examples(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n: int = 3) -> list[str]:
+    """The largest topics with their most frequent tags and dominant class, one line each."""
+    joined = (
+        video_topics[["video_id", "topic_ids"]].explode("topic_ids").rename(columns={"topic_ids": "topic"})
+    )
+    joined = joined[joined["topic"] >= 0].merge(
+        videos[["video_id", "tags", "secondary_class"]], on="video_id"
+    )
+    lines = []
+    for topic, rows in sorted(joined.groupby("topic"), key=lambda item: -len(item[1]))[:n]:
+        tags = rows["tags"].explode().value_counts().head(4).index.tolist()
+        cls = rows["secondary_class"].value_counts()
+        purity = cls.iloc[0] / len(rows) if len(cls) else 0.0
+        top_class = cls.index[0] if len(cls) else "-"
+        lines.append(f"topic {topic}: {len(rows)} videos, tags {', '.join(tags)}; {purity:.0%} {top_class}")
+    return lines
+
+
 def run_demo(settings: Settings, *, echo=click.echo) -> None:
-    """Dev stack up -> synthetic corpus -> Kafka round trip -> summary."""
+    """Dev stack up -> synthetic corpus -> topic learning -> Kafka round trip -> summary."""
     stack = DevStack(settings)
-    echo("1/3 dev stack: Kafka + Redis")
+    echo("1/4 dev stack: Kafka + Redis")
     addresses = stack.up()
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
 
-    echo("2/3 synthetic corpus")
+    echo("2/4 synthetic corpus")
     tick = time.perf_counter()
     dataset, reused = synthetic_corpus(settings)
     stats = dataset.stats()
     echo(f"    {'reused' if reused else 'generated'} {dataset.root} in {time.perf_counter() - tick:.1f}s")
 
-    echo("3/3 Kafka round trip of the interaction log")
+    echo("3/4 topic learning (MMoE + tag graph + K-means)")
+    model, video_topics = learned_topics(settings, dataset, echo=echo)
+
+    echo("4/4 Kafka round trip of the interaction log")
     trip = kafka_round_trip(bootstrap, dataset.interactions)
 
     echo("")
@@ -123,6 +161,12 @@ def run_demo(settings: Settings, *, echo=click.echo) -> None:
         f"{stats['distinct_tags']} tags, {stats['primary_classes']} primary / "
         f"{stats['secondary_classes']} secondary classes, {stats['users']} users"
     )
+    echo(
+        f"topics           : {model.n_topics} topics (model {model.model_version}), "
+        f"{video_topics['n_topics'].mean():.2f} topics per video on average"
+    )
+    for line in topic_examples(dataset.videos, video_topics):
+        echo(f"                   {line}")
     echo(
         f"interactions     : {stats['exposures']} exposures, {stats['clicks']} clicks, CTR {stats['ctr']:.3f}"
     )

@@ -36,33 +36,19 @@ _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def learn(corpus: str, previous: Path | None, fresh: bool, out: Path | None, quiet: bool) -> None:
     """Train the multimodal topic model and write it with its video_topics parquet."""
     from topic_learning.corpus import load_corpus
-    from topic_learning.registry import ModelRegistry
+    from topic_learning.registry import ModelRegistry, learn_and_save, report_lines
 
     settings = get_settings()
     dataset = load_corpus(corpus, settings, progress=not quiet)
     registry = ModelRegistry(settings.artifact_dir / "topics" / dataset.name)
     prior = None if fresh else registry.load(previous) if previous else registry.latest()
 
-    from topic_learning.pipeline import learn_topics
-
-    model, video_topics, report = learn_topics(
-        dataset.videos, settings.learning, previous=prior, progress=not quiet
+    path, model, report = learn_and_save(
+        dataset, settings.learning, registry, previous=prior, progress=not quiet, directory=out
     )
-    path = registry.save(model, video_topics, report, directory=out)
     click.echo(f"topic model {model.model_version} -> {path}")
-    for note in report.notes:
-        click.echo(f"  note: {note}")
-    click.echo(
-        f"  videos {report.n_videos}, topics {report.n_topics}, "
-        f"mean topics per video {report.mean_topics_per_video:.2f}, "
-        f"videos without known tags {report.videos_without_tags}"
-    )
-    if prior is not None:
-        click.echo(
-            f"  topic IDs vs {prior.model_version}: kept {report.kept_topic_ids}, "
-            f"new {report.new_topic_ids}, retired {report.retired_topic_ids}"
-        )
-    click.echo("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
+    for line in report_lines(report, model):
+        click.echo(line)
     click.echo(f"  video_topics: {path / 'video_topics.parquet'}")
 
 
