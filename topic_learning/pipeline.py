@@ -127,15 +127,7 @@ def learn_representations(
     tag_embedding = None
     tag_vectors = None
     if any(tag_lists):
-        embedder = TagGraphEmbedder(
-            walk_length=settings.walk_length,
-            walks_per_node=settings.walks_per_node,
-            dim=settings.tag_embedding_dim,
-            window=settings.skipgram_window,
-            epochs=settings.skipgram_epochs,
-            workers=settings.skipgram_workers,
-            seed=settings.seed,
-        ).fit(tag_lists)
+        embedder = TagGraphEmbedder.from_settings(settings).fit(tag_lists)
         tag_embedding = embedder.embedding_
         tag_vectors, known = tag_embedding.video_vectors(tag_lists)
         without_tags = int((~known).sum())

@@ -634,7 +634,7 @@ class TagGraphEmbedder:
 
     @classmethod
     def from_settings(cls, learning: LearningSettings | None = None, **overrides: Any) -> TagGraphEmbedder:
-        """An embedder with ``l``, walks per node, vector size and seed from ``settings.learning``.
+        """An embedder with ``l``, walks per node, skip-gram parameters and seed from ``settings.learning``.
 
         Parameters
         ----------
@@ -651,6 +651,9 @@ class TagGraphEmbedder:
             "walk_length": learning.walk_length,
             "walks_per_node": learning.walks_per_node,
             "dim": learning.tag_embedding_dim,
+            "window": learning.skipgram_window,
+            "epochs": learning.skipgram_epochs,
+            "workers": learning.skipgram_workers,
             "seed": learning.seed,
         }
         params.update(overrides)
