@@ -68,7 +68,9 @@ def _register() -> None:
     from mtl.cli.demo import demo
     from mtl.cli.devstack import devstack
     from mtl.cli.eval import eval_group
+    from mtl.cli.features import features
     from mtl.cli.learn import assign, learn
+    from mtl.cli.register import register
 
     main.add_command(devstack)
     main.add_command(data)
@@ -77,6 +79,8 @@ def _register() -> None:
     main.add_command(assign)
     main.add_command(eval_group)
     main.add_command(bench)
+    main.add_command(register)
+    main.add_command(features)
 
 
 _register()

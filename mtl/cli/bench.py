@@ -28,3 +28,28 @@ def bench_learn(videos: int, repeats: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
     click.echo(f"written: {out}")
+
+
+@bench.command(name="features")
+@click.option(
+    "--repeats",
+    default=200,
+    show_default=True,
+    help="Fetches per size for our path (stock: a tenth, at least 20).",
+)
+@click.option(
+    "--materialize-rows",
+    default=100_000,
+    show_default=True,
+    help="video_topics rows to materialise (1000000 for the big run).",
+)
+def bench_features(repeats: int, materialize_rows: int) -> None:
+    """Online fetch (1/100/600 entities) vs get_online_features, and materialize rows/s, on the configured Redis."""
+    from benchmarks.features import run
+
+    settings = get_settings()
+    results = run(settings, repeats=repeats, materialize_rows=materialize_rows, echo=click.echo)
+    out = settings.artifact_dir / "bench" / "features.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    click.echo(f"written: {out}")

@@ -228,8 +228,12 @@ class TextEncoder(BaseTextEncoder):
             When the files are missing or unreadable (nothing is downloaded).
         """
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         source = resolve_text_model(name_or_path)
+        # Loading local weights takes milliseconds; transformers' progress bar would only add noise.
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             model = AutoModel.from_pretrained(source, local_files_only=True)
@@ -237,6 +241,9 @@ class TextEncoder(BaseTextEncoder):
             raise MtlError(
                 f"cannot load text model {name_or_path!r} from local files: {_first_line(exc)}"
             ) from None
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
         if max_length is None:
             max_length = _sentence_transformers_max_length(source) or DEFAULT_MAX_LENGTH
             limit = getattr(tokenizer, "model_max_length", None)
