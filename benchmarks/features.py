@@ -91,7 +91,8 @@ def run(settings: Settings, *, repeats: int = 200, materialize_rows: int = 100_0
                 }
             )
             echo(
-                f"materialize video_topics  {materialize_rows:>9,} rows  {secs:8.1f} s  {materialize_rows / secs:10,.0f} rows/s"
+                f"materialize video_topics  {materialize_rows:>9,} rows  {secs:8.1f} s  "
+                f"{materialize_rows / secs:10,.0f} rows/s"
             )
 
             now = datetime.now(UTC)
@@ -127,7 +128,8 @@ def run(settings: Settings, *, repeats: int = 200, materialize_rows: int = 100_0
             fetcher = CandidateFetcher(store)
             service = store.get_feature_service("ranker")
             echo(
-                f"{'entities':>8}  {'ours p50':>9} {'p99':>8}  {'stock p50':>10} {'p99':>8}  {'ratio p50':>9} {'p99':>7}"
+                f"{'entities':>8}  {'ours p50':>9} {'p99':>8}  {'stock p50':>10} {'p99':>8}  "
+                f"{'ratio p50':>9} {'p99':>7}"
             )
             for n in (1, 100, 600):
                 ids = rng.choice(materialize_rows, size=n, replace=False)
@@ -151,8 +153,8 @@ def run(settings: Settings, *, repeats: int = 200, materialize_rows: int = 100_0
                     }
                 )
                 echo(
-                    f"{n:>8}  {o50:8.2f}ms {o99:7.2f}ms  {s50:9.2f}ms {s99:7.2f}ms  {s50 / o50:8.1f}x {s99 / o99:6.1f}x"
-                    + ("   goal p99 <= 5 ms" if n == 600 else "")
+                    f"{n:>8}  {o50:8.2f}ms {o99:7.2f}ms  {s50:9.2f}ms {s99:7.2f}ms  "
+                    f"{s50 / o50:8.1f}x {s99 / o99:6.1f}x" + ("   goal p99 <= 5 ms" if n == 600 else "")
                 )
             fetcher.close()
         finally:

@@ -1,7 +1,7 @@
 """Topic IDs of a video: from topic learning (batch), or pushed by the stream for fresh videos.
 
-Batch rows are the ``video_topics.parquet`` files that ``mtl register`` places in ``data/offline/video_topics/``,
-one file per model version; the newest event_timestamp per video wins.
+Batch rows are the ``video_topics.parquet`` files that ``mtl register`` places in
+``data/offline/video_topics/``, one file per model version; the newest event_timestamp per video wins.
 """
 
 from datetime import timedelta

@@ -108,12 +108,26 @@ def learned_topics(settings: Settings, dataset, *, echo=click.echo):
     path = registry.reusable(trained_on=str(dataset.root), settings=settings.learning)
     if path is not None:
         echo(f"    reused topic model {path}")
-        return TopicModel.load(path), pd.read_parquet(path / VIDEO_TOPICS_FILE)
+        return TopicModel.load(path), path / VIDEO_TOPICS_FILE
     path, model, report = learn_and_save(dataset, settings.learning, registry, previous=registry.latest())
     echo(f"    topic model {model.model_version} -> {path}")
     for line in report_lines(report, model):
         echo(f"  {line}")
-    return model, pd.read_parquet(path / VIDEO_TOPICS_FILE)
+    return model, path / VIDEO_TOPICS_FILE
+
+
+def registered_features(settings: Settings, topics_file: Path, *, echo=click.echo) -> tuple[int, int]:
+    """``mtl register`` (Feast apply + materialize), then one online fetch of 600 videos as a check."""
+    from mtl.features import CandidateFetcher, open_store, register_topics
+
+    registration = register_topics(topics_file, settings=settings)
+    state = "registered" if registration.copied else "already registered, re-materialised"
+    echo(f"    {state}: model_version {registration.model_version}, {registration.rows:,} videos")
+    video_ids = pd.read_parquet(topics_file, columns=["video_id"])["video_id"].to_numpy()[
+        : settings.ranker.candidates
+    ]
+    fetched = CandidateFetcher(open_store(settings=settings)).fetch(video_ids, user_id=0)
+    return int(fetched.topics_found.sum()), len(video_ids)
 
 
 def topic_examples(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n: int = 3) -> list[str]:
@@ -135,22 +149,26 @@ def topic_examples(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n: int =
 
 
 def run_demo(settings: Settings, *, echo=click.echo) -> None:
-    """Dev stack up -> synthetic corpus -> topic learning -> Kafka round trip -> summary."""
+    """Dev stack up -> synthetic corpus -> topic learning -> Feast -> Kafka round trip -> summary."""
     stack = DevStack(settings)
-    echo("1/4 dev stack: Kafka + Redis")
+    echo("1/5 dev stack: Kafka + Redis")
     addresses = stack.up()
     bootstrap = addresses["KAFKA_BOOTSTRAP_SERVERS"]
 
-    echo("2/4 synthetic corpus")
+    echo("2/5 synthetic corpus")
     tick = time.perf_counter()
     dataset, reused = synthetic_corpus(settings)
     stats = dataset.stats()
     echo(f"    {'reused' if reused else 'generated'} {dataset.root} in {time.perf_counter() - tick:.1f}s")
 
-    echo("3/4 topic learning (MMoE + tag graph + K-means)")
-    model, video_topics = learned_topics(settings, dataset, echo=echo)
+    echo("3/5 topic learning (MMoE + tag graph + K-means)")
+    model, topics_file = learned_topics(settings, dataset, echo=echo)
+    video_topics = pd.read_parquet(topics_file)
 
-    echo("4/4 Kafka round trip of the interaction log")
+    echo("4/5 feature store: register topics in Feast, materialise to Redis")
+    found, asked = registered_features(settings, topics_file, echo=echo)
+
+    echo("5/5 Kafka round trip of the interaction log")
     trip = kafka_round_trip(bootstrap, dataset.interactions)
 
     echo("")
@@ -167,6 +185,10 @@ def run_demo(settings: Settings, *, echo=click.echo) -> None:
     )
     for line in topic_examples(dataset.videos, video_topics):
         echo(f"                   {line}")
+    echo(
+        f"feature store    : Feast project at {settings.feast_repo_path}, online store Redis; "
+        f"online fetch of {asked} candidates found topics for {found}"
+    )
     echo(
         f"interactions     : {stats['exposures']} exposures, {stats['clicks']} clicks, CTR {stats['ctr']:.3f}"
     )

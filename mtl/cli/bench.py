@@ -44,7 +44,7 @@ def bench_learn(videos: int, repeats: int) -> None:
     help="video_topics rows to materialise (1000000 for the big run).",
 )
 def bench_features(repeats: int, materialize_rows: int) -> None:
-    """Online fetch (1/100/600 entities) vs get_online_features, and materialize rows/s, on the configured Redis."""
+    """Online fetch (1/100/600 entities) vs get_online_features, and materialize rows/s."""
     from benchmarks.features import run
 
     settings = get_settings()

@@ -77,11 +77,12 @@ class DevStack:
             for svc in started:  # leave nothing half-started behind
                 svc.stop()
             raise
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        lines = [f"{svc.env_var}={svc.address}\n" for svc in local]
-        self.env_file.write_text(
-            "# written by `mtl devstack up`; removed by `mtl devstack down`\n" + "".join(lines)
-        )
+        if local:  # all-external: leave the address file of a local stack, if any, alone
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            lines = "".join(f"{svc.env_var}={svc.address}\n" for svc in local)
+            self.env_file.write_text(
+                "# written by `mtl devstack up`; removed by `mtl devstack down`\n" + lines
+            )
         return self.addresses()
 
     def down(self) -> list[str]:

@@ -43,12 +43,18 @@ def push_video_topics(df: pd.DataFrame, *, store=None) -> None:
 
 
 def push_video_stats(df: pd.DataFrame, *, store=None) -> None:
-    """Per-video counters (video_id, exposures, clicks, ctr, updated_at, event_timestamp), online and offline."""
+    """Per-video counters (video_id, exposures, clicks, ctr, updated_at, event_timestamp).
+
+    Written online and offline.
+    """
     _push("video_stats_push", _conform(df, VIDEO_STATS_SCHEMA, "video stats push"), True, store)
 
 
 def push_user_topic_profile(df: pd.DataFrame, *, store=None) -> None:
-    """Per-user top topics (user_id, top_topics [N2, -1 padded], recent_clicks, event_timestamp), online and offline."""
+    """Per-user top topics (user_id, top_topics [N2, -1 padded], recent_clicks, event_timestamp).
+
+    Written online and offline.
+    """
     slots = get_settings().ranker.top_topics
     out = _conform(df, USER_TOPIC_PROFILE_SCHEMA, "user topic profile push")
     lengths = np.array([len(v) for v in out["top_topics"]])

@@ -56,7 +56,10 @@ USER_TOPIC_PROFILE_SCHEMA = pa.schema(
 
 
 def redis_connection_string(url: str) -> str:
-    """``redis://[user:password@]host:port/db`` as Feast's ``host:port,db=N[,username=..][,password=..][,ssl=true]``."""
+    """``redis://[user:password@]host:port/db`` as Feast's connection string.
+
+    That is ``host:port,db=N[,username=..][,password=..][,ssl=true]``.
+    """
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
         raise ConfigError(f"redis_url must start with redis:// or rediss://, got {url!r}")
@@ -98,7 +101,7 @@ def ensure_offline_files(repo_path: Path) -> None:
 
 
 def open_store(repo_path: Path | None = None, settings: Settings | None = None):
-    """A ``feast.FeatureStore`` on ``repo_path`` (default: the ``feast_repo_path`` setting) and ``redis_url``."""
+    """A ``feast.FeatureStore`` on ``repo_path`` (default: ``feast_repo_path``) and ``redis_url``."""
     from feast import FeatureStore
 
     settings = settings or get_settings()

@@ -69,6 +69,7 @@ def test_external_addresses_start_nothing(tmp_path, services):
     assert stack.up() == environ
     assert [row.state for row in stack.status()] == ["external", "external"]
     assert all(svc.pid() is None for svc in stack.services)
+    assert not stack.env_file.exists()  # nothing local, so no address file is (over)written
 
 
 def test_missing_java_names_docker_compose(tmp_path, monkeypatch):

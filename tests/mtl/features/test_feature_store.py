@@ -116,6 +116,52 @@ def test_register_then_feast_cli_sees_and_serves(repo, tmp_path):
     )
     assert got["model_version"] == ["v3", "v2"]
 
+    # `feast serve`: the feature server answers HTTP requests with the same values
+    _check_feast_serve(feast, env, repo, expected={5: "v3", 15: "v2"})
+
+
+def _check_feast_serve(feast: list[str], env: dict, repo: Path, *, expected: dict[int, str]) -> None:
+    import json
+    import time
+    import urllib.request
+
+    from mtl.devstack.process import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [*feast, "serve", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        body = json.dumps(
+            {"features": ["video_topics:model_version"], "entities": {"video_id": list(expected)}}
+        ).encode()
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/get-online-features",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, "feast serve exited"
+                assert time.monotonic() < deadline, "feast serve did not answer within 90 s"
+                time.sleep(0.5)
+        names = answer["metadata"]["feature_names"]
+        values = answer["results"][names.index("model_version")]["values"]
+        assert values == list(expected.values())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
 
 def test_bad_table_changes_nothing(repo, tmp_path):
     bad = random_topics(5, version="bad", ts=T0).drop(["n_topics"])
