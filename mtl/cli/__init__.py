@@ -71,6 +71,7 @@ def _register() -> None:
     from mtl.cli.features import features
     from mtl.cli.learn import assign, learn
     from mtl.cli.register import register
+    from mtl.cli.stream import replay, stream
 
     main.add_command(devstack)
     main.add_command(data)
@@ -81,6 +82,8 @@ def _register() -> None:
     main.add_command(bench)
     main.add_command(register)
     main.add_command(features)
+    main.add_command(stream)
+    main.add_command(replay)
 
 
 _register()

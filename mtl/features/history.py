@@ -11,10 +11,11 @@ TRAINING_FEATURES = "ranker"  # the FeatureService
 
 
 def training_data(interactions: pd.DataFrame, *, store=None) -> pd.DataFrame:
-    """For each interaction row (user_id, video_id, event_timestamp or ts, any labels), the
-    ``ranker`` features
-    as they were at that instant: the newest value at or before the row's time and within the view's TTL,
-    so nothing that happened after an exposure leaks into its row. Row order and extra columns are kept.
+    """The ``ranker`` features of each interaction row as they were at that instant.
+
+    Rows hold user_id, video_id, event_timestamp (or ts) and any labels. Each feature is the newest value
+    at or before the row's time and within the view's TTL, so nothing that happened after an exposure
+    leaks into its row. Row order and extra columns are kept.
     """
     df = interactions.copy()
     if "event_timestamp" not in df.columns and "ts" in df.columns:

@@ -1,0 +1,180 @@
+"""Event schemas of the stream and validation of raw Kafka bytes.
+
+Topic layout: ONE typed topic (``stream.events_topic``), JSON values, keyed by ``str(video_id)``. Every
+event carries ``type``:
+
+- ``{"type": "exposure", "event_id": str, "user_id": int, "video_id": int, "ts": float}``
+- ``{"type": "click", "event_id": str, "user_id": int, "video_id": int, "ts": float}``
+- ``{"type": "video_published", "event_id": str, "video_id": int, "title": str, "tags": [str],
+  "cover": str|null, "primary_class": str|null, "secondary_class": str|null, "ts": float}``
+  (``event_id`` optional for publications: it defaults to ``"p:<video_id>"``).
+
+``ts`` is the event time in Unix seconds. One topic keyed by video keeps a video's exposures, clicks and
+publication in one partition, in order, so the per-video tables are co-partitioned with their input and
+an unknown ``type`` is just another rejection reason. Rejected events go to ``stream.dead_letter_topic`` as
+``{"reason": str, "original": <base64 of the original bytes>, "topic", "partition", "offset"}``.
+
+:func:`parse_event` never raises on input: it returns an event or a :class:`Rejected` with a one-line
+reason (``bad json``, ``missing field``, ``mistyped field``, ``unknown event type``, ``absurd
+timestamp``, ``oversized payload``).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+
+import orjson
+
+MIN_TS = 631152000.0  # 1990-01-01T00:00:00Z: older event times are absurd (MovieLens starts in 1995)
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    event_id: str
+    user_id: int
+    video_id: int
+    ts: float
+    type: str = "exposure"
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    event_id: str
+    user_id: int
+    video_id: int
+    ts: float
+    type: str = "click"
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPublished:
+    event_id: str
+    video_id: int
+    title: str
+    tags: tuple[str, ...]
+    ts: float
+    cover: str | None = None
+    primary_class: str | None = None
+    secondary_class: str | None = None
+    type: str = "video_published"
+
+
+Event = Exposure | Click | VideoPublished
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    original: bytes
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return (isinstance(v, int | float)) and not isinstance(v, bool)
+
+
+def _check(d: dict, name: str, ok, what: str, *, optional: bool = False) -> str | None:
+    if name not in d or (optional and d[name] is None):
+        return None if optional else f"missing field: {name}"
+    if not ok(d[name]):
+        return f"mistyped field: {name} must be {what}"
+    return None
+
+
+def parse_event(
+    raw: bytes | None, *, max_bytes: int = 65536, max_skew_s: float = 86400.0, now: float | None = None
+) -> Event | Rejected:
+    """Typed event from raw bytes, or the reason it is rejected."""
+    raw = raw if isinstance(raw, bytes) else (raw or b"")
+    if len(raw) > max_bytes:
+        return Rejected(f"oversized payload: {len(raw)} bytes > {max_bytes}", raw)
+    try:
+        d = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejected(f"bad json: {str(exc).splitlines()[0][:120]}", raw)
+    if not isinstance(d, dict):
+        return Rejected("bad json: not an object", raw)
+    kind = d.get("type")
+    if kind not in ("exposure", "click", "video_published"):
+        return Rejected(f"unknown event type: {str(kind)[:40]!r}", raw)
+    if kind == "video_published":
+        checks = [
+            _check(d, "video_id", _is_int, "an integer"),
+            _check(d, "title", lambda v: isinstance(v, str), "a string"),
+            _check(d, "tags", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v), "strings"),
+            _check(d, "ts", _is_num, "a number"),
+            _check(d, "event_id", lambda v: isinstance(v, str) and v != "", "a string", optional=True),
+            _check(d, "cover", lambda v: isinstance(v, str), "a string", optional=True),
+            _check(d, "primary_class", lambda v: isinstance(v, str), "a string", optional=True),
+            _check(d, "secondary_class", lambda v: isinstance(v, str), "a string", optional=True),
+        ]
+    else:
+        checks = [
+            _check(d, "event_id", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+            _check(d, "user_id", _is_int, "an integer"),
+            _check(d, "video_id", _is_int, "an integer"),
+            _check(d, "ts", _is_num, "a number"),
+        ]
+    for problem in checks:
+        if problem:
+            return Rejected(problem, raw)
+    ts = float(d["ts"])
+    now = time.time() if now is None else now
+    if not (MIN_TS <= ts <= now + max_skew_s):
+        return Rejected(f"absurd timestamp: {ts}", raw)
+    if kind == "video_published":
+        return VideoPublished(
+            event_id=d.get("event_id") or f"p:{d['video_id']}",
+            video_id=d["video_id"],
+            title=d["title"],
+            tags=tuple(d["tags"]),
+            ts=ts,
+            cover=d.get("cover"),
+            primary_class=d.get("primary_class"),
+            secondary_class=d.get("secondary_class"),
+        )
+    cls = Exposure if kind == "exposure" else Click
+    return cls(event_id=d["event_id"], user_id=d["user_id"], video_id=d["video_id"], ts=ts)
+
+
+def encode_event(event: Event) -> bytes:
+    """JSON bytes of an event (what ``mtl replay`` produces)."""
+    if isinstance(event, VideoPublished):
+        d = {
+            "type": event.type,
+            "event_id": event.event_id,
+            "video_id": event.video_id,
+            "title": event.title,
+            "tags": list(event.tags),
+            "cover": event.cover,
+            "primary_class": event.primary_class,
+            "secondary_class": event.secondary_class,
+            "ts": event.ts,
+        }
+    else:
+        d = {
+            "type": event.type,
+            "event_id": event.event_id,
+            "user_id": event.user_id,
+            "video_id": event.video_id,
+            "ts": event.ts,
+        }
+    return orjson.dumps(d)
+
+
+def dead_letter(rejected: Rejected, *, topic: str = "", partition: int = -1, offset: int = -1) -> bytes:
+    """The dead-letter record of a rejected event: the reason and the original bytes (base64)."""
+    return orjson.dumps(
+        {
+            "reason": rejected.reason,
+            "original": base64.b64encode(rejected.original).decode("ascii"),
+            "topic": topic,
+            "partition": partition,
+            "offset": offset,
+        }
+    )
