@@ -5,13 +5,14 @@ STAMP := .mtl/installed.stamp
 .PHONY: install demo test test-unit lint devstack-up devstack-down clean
 
 $(STAMP): pyproject.toml
+	bash .ci/system-deps
 	$(PYTHON) -m pip install -q -e ".[dev,pretrained]"
 	@mkdir -p $(dir $(STAMP)) && touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	mtl demo
+	$(PYTHON) -m mtl demo
 
 # Unit and integration tests; integration tests bring the dev stack up once if it is not running.
 # pytest exits 5 when it collected nothing: that is a failure of the suite, not a pass.
@@ -25,10 +26,11 @@ lint: $(STAMP)
 	ruff check . && ruff format --check .
 
 devstack-up: $(STAMP)
-	mtl devstack up
+	$(PYTHON) -m mtl devstack up
 
 devstack-down:
-	mtl devstack down
+	$(PYTHON) -m mtl devstack down
 
 clean:
+	-$(PYTHON) -m mtl devstack down
 	rm -rf .mtl artifacts .pytest_cache
