@@ -77,9 +77,11 @@ class TopicModel:
     has_image: bool = False
     has_text: bool = True
     pretrained: bool = True  # encoders started from packaged weights (this also fixes image normalisation)
+    index: faiss.Index | None = field(default=None, repr=False)  # built from the centres when not given
 
     def __post_init__(self) -> None:
-        self._index = centre_index(self.centres)
+        if self.index is None:
+            self.index = centre_index(self.centres)
 
     @property
     def n_topics(self) -> int:
@@ -113,7 +115,7 @@ class TopicModel:
         s = self.settings
         ids, scores = assign_topics(
             representations,
-            self._index,
+            self.index,
             self.topic_ids,
             slots=s.topic_slots,
             threshold=s.topic_threshold,
@@ -146,7 +148,7 @@ class TopicModel:
             if self.means.tags is not None:
                 arrays["tag_mean"] = np.ascontiguousarray(self.means.tags, dtype=np.float32)
         save_numpy(arrays, str(directory / "centres.safetensors"))
-        faiss.write_index(self._index, str(directory / "topics.faiss"))
+        faiss.write_index(self.index, str(directory / "topics.faiss"))
         if self.tag_embedding is not None:
             self.tag_embedding.save(directory / "tags")
         meta = {
@@ -205,6 +207,7 @@ class TopicModel:
             has_image=meta["has_image"],
             has_text=meta["has_text"],
             pretrained=meta["pretrained"],
+            index=faiss.read_index(str(directory / "topics.faiss")),
         )
 
 
