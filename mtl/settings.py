@@ -94,23 +94,34 @@ class StreamSettings(_Section):
     min_exposures: int = Field(10, ge=0, description="tau_1, exposures before a video is ranked by CTR.")
     min_ctr: float = Field(0.07, ge=0.0, le=1.0, description="tau_2, CTR below which a ranked video leaves.")
     fresh_share: float = Field(0.10, ge=0.0, le=1.0, description="Share of each queue kept for fresh videos.")
+    min_fresh: int = Field(
+        10, ge=0, description="Fresh videos a queue keeps even while it has few ranked ones (cold topics)."
+    )
     app_id: str = Field("mtl-stream", description="Faust app id: consumer group and changelog topic prefix.")
     events_topic: str = Field(
-        "mtl-events", description="Kafka topic of exposure, click and video_published events, keyed by video_id."
+        "mtl-events",
+        description="Kafka topic of exposure, click and video_published events, keyed by video_id.",
     )
-    dead_letter_topic: str = Field("mtl-events-dlq", description="Kafka topic of rejected events with reasons.")
+    dead_letter_topic: str = Field(
+        "mtl-events-dlq", description="Kafka topic of rejected events with reasons."
+    )
     partitions: int = Field(4, ge=1, description="Partitions of the events topic and of the worker's tables.")
     store: Literal["memory", "rocksdb"] = Field(
-        "memory", description="Faust table store; rocksdb needs the rocksdict package (not installed by default)."
+        "memory",
+        description="Faust table store; rocksdb needs the rocksdict package (not installed by default).",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing guarantee; at_least_once relies on event_id dedup."
     )
-    data_dir: Path | None = Field(None, description="Faust data directory (tables); None: <run_dir>/../faust.")
+    data_dir: Path | None = Field(
+        None, description="Faust data directory (tables); None: <run_dir>/../faust."
+    )
     batch_size: int = Field(2000, ge=1, description="Events per stream.take batch.")
     batch_timeout_s: float = Field(0.2, gt=0, description="Longest wait to fill a stream.take batch.")
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
-    max_clock_skew_s: float = Field(86400.0, ge=0, description="Event times further in the future are absurd.")
+    max_clock_skew_s: float = Field(
+        86400.0, ge=0, description="Event times further in the future are absurd."
+    )
     dedup_window: int = Field(
         256, ge=0, description="Event ids remembered per video to drop redelivered events (bounded window)."
     )
@@ -118,7 +129,9 @@ class StreamSettings(_Section):
         20.0, ge=0, description="alpha+beta of the Beta prior fitted to the global CTR (pseudo-exposures)."
     )
     queue_length: int = Field(1000, ge=1, description="Cap on the length of each topic queue.")
-    queue_prefix: str = Field("mtl:q", description="Redis key prefix: <prefix>:<topic_id> is a topic's queue.")
+    queue_prefix: str = Field(
+        "mtl:q", description="Redis key prefix: <prefix>:<topic_id> is a topic's queue."
+    )
     user_prefix: str = Field("mtl:u", description="Redis key prefix: <prefix>:<user_id> lists recent clicks.")
     fresh_salt: str = Field("mtl", description="Salt of the hash that samples fresh videos into a queue.")
     full_refresh_s: float = Field(

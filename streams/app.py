@@ -14,9 +14,11 @@ One agent reads the typed events topic (see :mod:`streams.events`) in batches (`
 3. ``video_published`` events get topics (latest topic model, batched, when one exists and
    ``stream.assign_with_model``; else ``stream.topics_file`` / Feast's online ``video_topics``), are pushed
    to Feast and enter the fresh part of their topics' queues;
-4. every topic touched by the batch has its queue rebuilt from table state with the current global prior
-   and written absolutely (:func:`streams.queues.write_queues`); a timer rewrites every known queue each
-   ``stream.full_refresh_s`` when the prior has moved;
+4. every topic touched by the batch has its queue rebuilt from table state with the prior of the current
+   epoch and the difference to what was last written goes to Redis as absolute ZADD/ZREM
+   (:func:`streams.queues.write_queue_changes`); every ``stream.full_refresh_s`` a timer refits the prior
+   to the global CTR and, when it moved, rewrites every known queue whole (``DEL`` + ``ZADD``), which also
+   repairs a wiped Redis;
 5. clicks append to each user's recent-click list in Redis (``<user_prefix>:<user_id>``, capped at N1); the
    user's top N2 topics over that list and the touched videos' stats are pushed to Feast in batches.
 
@@ -35,7 +37,7 @@ import faust
 
 from mtl.settings import get_settings
 from streams.events import Click, Exposure, Rejected, VideoPublished, dead_letter, parse_event
-from streams.queues import build_queue, fit_prior, write_queues
+from streams.queues import build_queue, fit_prior, write_queue_changes, write_queues
 
 log = logging.getLogger("streams.app")
 
@@ -51,7 +53,21 @@ def _datadir() -> Path:
     return S.data_dir or (settings.run_dir.parent / "faust")
 
 
-app = faust.App(
+class StreamApp(faust.App):
+    """The app creates its input and dead-letter topics (explicit partitions) before it subscribes."""
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        from mtl.kafka import ensure_topics
+
+        await asyncio.to_thread(
+            ensure_topics,
+            settings.kafka_bootstrap_servers,
+            {S.events_topic: S.partitions, S.dead_letter_topic: S.partitions},
+        )
+
+
+app = StreamApp(
     S.app_id,
     broker=_broker_urls(settings.kafka_bootstrap_servers),
     store="rocksdb://" if S.store == "rocksdb" else "memory://",
@@ -177,9 +193,11 @@ class Worker:
         self.topics = TopicResolver()
         self.members: dict[int, set[int]] = defaultdict(set)
         self.totals: list[int] | None = None
-        self.counters: Counter[str] = Counter()
-        self.last_prior = None
+        # per-process counters, written whole to <queue_prefix>:stats after every batch
+        self.counters: Counter[str] = Counter(good=0, bad=0, duplicate=0, batches=0, feast_errors=0)
+        self.prior = None  # the prior of the current epoch: refitted by the refresh timer only
         self.full_prior = None
+        self.written: dict[int, dict[int, float]] = {}  # last queue written per topic
         self._redis = None
         self.lock = asyncio.Lock()  # queue writes of a batch and of the refresh timer never interleave
 
@@ -202,9 +220,9 @@ class Worker:
 
     def _queues(self, topics) -> dict[int, dict[int, float]]:
         data = video_counts.data
-        e, c = self._totals()
-        prior = fit_prior(e, c, S.prior_strength)
-        self.last_prior = prior
+        if self.prior is None:
+            e, c = self._totals()
+            self.prior = fit_prior(e, c, S.prior_strength)
         out = {}
         for t in topics:
             members = []
@@ -212,7 +230,7 @@ class Worker:
                 rec = data.get(v)
                 if rec is not None:
                     members.append((v, rec[0], rec[1]))
-            out[t] = build_queue(t, members, prior, S)
+            out[t] = build_queue(t, members, self.prior, S)
         return out
 
     async def handle(self, events) -> None:
@@ -228,26 +246,32 @@ class Worker:
                 )
             else:
                 good.append((ev.message.partition, parsed))
-        totals = self._totals()
         data = video_counts.data
+        if self.totals is None:
+            # first batch after start (tables recovered): queues are rebuilt from every counted video
+            known = list(data.keys())
+            await asyncio.to_thread(self.topics.resolve, known)
+            for v in known:
+                for t in self.topics.cache.get(v, ()):
+                    self.members[t].add(v)
+        totals = self._totals()
         changed: dict[int, tuple[int, list]] = {}
         published: list[VideoPublished] = []
         clicks: dict[int, list[int]] = defaultdict(list)
         for partition, e in good:
             v = e.video_id
-            rec = changed[v][1] if v in changed else data.get(v)
-            if isinstance(e, VideoPublished):
-                published.append(e)
-                if rec is None:
-                    changed[v] = (partition, [0, 0, []])
-                self.counters["good"] += 1
-                continue
-            rec = [0, 0, []] if rec is None else [rec[0], rec[1], list(rec[2])]
+            if v in changed:
+                rec = changed[v][1]
+            else:
+                old = data.get(v)
+                rec = [0, 0, []] if old is None else [old[0], old[1], list(old[2])]
             if e.event_id in rec[2]:
                 self.counters["duplicate"] += 1
                 continue
             self.counters["good"] += 1
-            if isinstance(e, Exposure):
+            if isinstance(e, VideoPublished):
+                published.append(e)
+            elif isinstance(e, Exposure):
                 rec[0] += 1
                 totals[0] += 1
             elif isinstance(e, Click):
@@ -276,7 +300,7 @@ class Worker:
             await asyncio.to_thread(self._write, queues, clicks, stats, list(changed))
 
     def _write(self, queues, clicks, stats, videos) -> None:
-        write_queues(self.redis, S.queue_prefix, queues)
+        write_queue_changes(self.redis, S.queue_prefix, queues, self.written)
         profiles = []
         if clicks:
             pipe = self.redis.pipeline(transaction=False)
@@ -310,7 +334,7 @@ class Worker:
             if videos:
                 data = video_counts.data
                 recs = [(v, data[v]) for v in videos if v in data]
-                prior = self.last_prior
+                prior = self.prior
                 from streams.queues import smoothed_ctr
 
                 push_video_stats(
@@ -341,15 +365,18 @@ class Worker:
             log.warning("Feast push failed: %s", str(exc).splitlines()[0][:200] if str(exc) else exc)
 
     async def refresh_all(self) -> None:
+        """Refit the prior from the totals; when it moved, rewrite every known queue whole."""
         if self.totals is None or not self.members:
             return
         prior = fit_prior(self.totals[0], self.totals[1], S.prior_strength)
         if prior == self.full_prior:
             return
         async with self.lock:
+            self.prior = prior
             queues = self._queues(list(self.members))
-            self.full_prior = self.last_prior
+            self.full_prior = prior
             await asyncio.to_thread(write_queues, self.redis, S.queue_prefix, queues)
+            self.written = {t: dict(q) for t, q in queues.items()}
 
 
 worker_state = Worker()
@@ -369,12 +396,7 @@ async def refresh_queues():
 
 
 def main() -> None:
-    """Create the topics with explicit partitions and run the worker (what ``mtl stream worker`` does)."""
-    from mtl.kafka import ensure_topics
-
-    ensure_topics(
-        settings.kafka_bootstrap_servers, {S.events_topic: S.partitions, S.dead_letter_topic: S.partitions}
-    )
+    """Run the worker (what ``mtl stream worker`` does); the app creates its topics on start."""
     from faust.worker import Worker as FaustWorker
 
     FaustWorker(app, loglevel="info").execute_from_commandline()

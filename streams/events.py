@@ -106,7 +106,9 @@ def parse_event(
         checks = [
             _check(d, "video_id", _is_int, "an integer"),
             _check(d, "title", lambda v: isinstance(v, str), "a string"),
-            _check(d, "tags", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v), "strings"),
+            _check(
+                d, "tags", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v), "strings"
+            ),
             _check(d, "ts", _is_num, "a number"),
             _check(d, "event_id", lambda v: isinstance(v, str) and v != "", "a string", optional=True),
             _check(d, "cover", lambda v: isinstance(v, str), "a string", optional=True),

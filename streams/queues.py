@@ -12,8 +12,9 @@ Queue of a topic (every video that has the topic and was seen in an event or pub
 
 With ``L = stream.queue_length`` and ``f = stream.fresh_share``: the ranked part keeps its best
 ``n_r = min(#ranked, floor((1 - f) L))`` videos; the fresh part keeps ``n_f = min(#fresh, L - n_r,
-max(1, ceil(f n_r / (1 - f))))`` videos, so fresh videos are about ``f`` of the queue (and a topic with no
-ranked video yet still shows one fresh video). Fresh videos are sampled deterministically: the ``n_f``
+max(min_fresh, ceil(f n_r / (1 - f))))`` videos, so fresh videos are about ``f`` of an established queue,
+while a young topic with few ranked videos still shows up to ``stream.min_fresh`` fresh ones to explore.
+Fresh videos are sampled deterministically: the ``n_f``
 with the smallest ``blake2b(salt, topic, video)`` hash — a uniform pseudo-random sample that the batch
 recomputation, a restarted worker and a second worker all agree on. Every member's Redis score is its
 smoothed CTR (fresh videos sit near the global mean, interleaved with ranked ones).
@@ -30,6 +31,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -54,6 +56,7 @@ def smoothed_ctr(exposures: float, clicks: float, prior: Prior) -> float:
     return (clicks + prior.alpha) / denom if denom > 0 else 0.0
 
 
+@lru_cache(maxsize=1 << 20)
 def fresh_key(salt: str, topic: int, video: int) -> int:
     """Deterministic pseudo-random rank of a fresh video within a topic."""
     h = hashlib.blake2b(f"{salt}:{topic}:{video}".encode(), digest_size=8).digest()
@@ -82,7 +85,7 @@ def build_queue(
     if f >= 1.0:
         want = L
     else:
-        want = max(1, math.ceil(f * n_r / (1.0 - f) - 1e-9)) if f > 0 else 0
+        want = max(s.min_fresh, math.ceil(f * n_r / (1.0 - f) - 1e-9)) if f > 0 else 0
     n_f = min(len(fresh), L - n_r, want)
     queue = {video: score for score, video in ranked[:n_r]}
     if n_f:
@@ -113,7 +116,10 @@ def recompute_queues(
     """
     topics = topics_of(video_topics) if isinstance(video_topics, pd.DataFrame) else dict(video_topics)
     grouped = interactions.groupby("video_id")["clicked"].agg(["size", "sum"])
-    counts = {int(v): (int(e), int(c)) for v, e, c in zip(grouped.index, grouped["size"], grouped["sum"])}
+    counts = {
+        int(v): (int(e), int(c))
+        for v, e, c in zip(grouped.index, grouped["size"], grouped["sum"], strict=True)
+    }
     for v in videos:
         counts.setdefault(int(v), (0, 0))
     total_e = sum(e for e, _ in counts.values())
@@ -148,3 +154,36 @@ def read_queue(client, prefix: str, topic: int) -> list[tuple[int, float]]:
     """A topic's queue, best first: ``[(video_id, score)]``."""
     rows = client.zrevrange(queue_key(prefix, topic), 0, -1, withscores=True)
     return [(int(m), float(s)) for m, s in rows]
+
+
+def write_queue_changes(
+    client,
+    prefix: str,
+    queues: Mapping[int, Mapping[int, float]],
+    written: dict[int, dict[int, float]],
+    *,
+    chunk: int = 200,
+) -> None:
+    """Bring each topic's sorted set from ``written`` (what was last written) to ``queues``.
+
+    Still absolute and idempotent: ``ZADD`` of the members whose score is new or changed, ``ZREM`` of those
+    that left, in MULTI pipelines; ``written`` is updated in place.
+    """
+    items = list(queues.items())
+    for i in range(0, len(items), chunk):
+        pipe = client.pipeline(transaction=True)
+        n = 0
+        for topic, queue in items[i : i + chunk]:
+            old = written.get(topic, {})
+            key = queue_key(prefix, topic)
+            gone = [str(v) for v in old if v not in queue]
+            changed = {str(v): float(s) for v, s in queue.items() if old.get(v) != s}
+            if gone:
+                pipe.zrem(key, *gone)
+                n += 1
+            if changed:
+                pipe.zadd(key, changed)
+                n += 1
+            written[topic] = dict(queue)
+        if n:
+            pipe.execute()

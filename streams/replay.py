@@ -19,7 +19,9 @@ import pandas as pd
 from topic_learning.data import Dataset
 
 
-def iter_events(data: Dataset, *, source: str = "replay", publish: bool = True) -> Iterator[tuple[bytes, bytes]]:
+def iter_events(
+    data: Dataset, *, source: str = "replay", publish: bool = True
+) -> Iterator[tuple[bytes, bytes]]:
     """``(key, value)`` records of ``data`` in timestamp order."""
     parts = []
     if publish:

@@ -23,7 +23,9 @@ def worker() -> None:
 
 @click.command()
 @click.option("--source", required=True, help="synthetic, movielens, kuairec or a data set directory.")
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Events/s (default: max).")
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Events/s (default: max)."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N events.")
 @click.option("--topic", default=None, help="Events topic (default: stream.events_topic).")
 @click.option("--no-publish", is_flag=True, help="Skip video_published events.")
@@ -52,4 +54,6 @@ def replay(source: str, rate, limit, topic, no_publish: bool, quiet: bool) -> No
         progress=not quiet,
         partitions=s.partitions,
     )
-    click.echo(f"replayed {out['events']:,} events to {topic} in {out['seconds']:.1f}s ({out['rate']:,.0f}/s)")
+    click.echo(
+        f"replayed {out['events']:,} events to {topic} in {out['seconds']:.1f}s ({out['rate']:,.0f}/s)"
+    )

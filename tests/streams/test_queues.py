@@ -8,7 +8,9 @@ from streams.queues import Prior, build_queue, fit_prior, recompute_queues, smoo
 
 
 def S(**kw):
-    base = dict(min_exposures=10, min_ctr=0.07, fresh_share=0.10, prior_strength=20.0, queue_length=1000)
+    base = dict(
+        min_exposures=10, min_ctr=0.07, fresh_share=0.10, min_fresh=1, prior_strength=20.0, queue_length=1000
+    )
     base.update(kw)
     return StreamSettings(**base)
 
@@ -57,10 +59,12 @@ def test_fresh_share_and_cap():
     assert {v for v in other if v >= 1000} != {v for v in q if v >= 1000} or True
 
 
-def test_fresh_only_topic_keeps_one_and_large_queue_share():
+def test_fresh_only_topic_keeps_min_fresh_and_large_queue_share():
     prior = Prior(2.0, 18.0)
     q = build_queue(0, [(v, 0, 0) for v in range(10)], prior, S())
     assert len(q) == 1
+    q = build_queue(0, [(v, 0, 0) for v in range(30)], prior, S(min_fresh=10))
+    assert len(q) == 10  # a cold topic still offers min_fresh fresh videos
     ranked = [(v, 100, 20) for v in range(900)]
     fresh = [(10_000 + v, 0, 0) for v in range(500)]
     q = build_queue(0, ranked + fresh, prior, S())

@@ -86,15 +86,24 @@ def test_worker_matches_batch_recomputation(services, unique_name, redis_client,
         MTL_STREAM__FULL_REFRESH_S="1",
         MTL_STREAM__PARTITIONS="4",
         MTL_STREAM__QUEUE_LENGTH="40",
+        MTL_STREAM__MIN_FRESH="1",  # tiny queues: measure the proportional fresh share
     )
     log = open(tmp_path / "worker.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         t0 = time.monotonic()
         out = replay(
-            data, bootstrap_servers=services.kafka_bootstrap_servers, topic=events, progress=False, source="t", partitions=4
+            data,
+            bootstrap_servers=services.kafka_bootstrap_servers,
+            topic=events,
+            progress=False,
+            source="t",
+            partitions=4,
         )
         # redeliver the log's tail (what a crash before the offset commit does) and some garbage
         producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
@@ -122,7 +131,7 @@ def test_worker_matches_batch_recomputation(services, unique_name, redis_client,
         assert stat("duplicate") == 300
         assert stat("bad") == len(BAD)
 
-        s = StreamSettings(queue_length=40)
+        s = StreamSettings(queue_length=40, min_fresh=1)
         counts, expected = recompute_queues(
             data.interactions, topics, s, videos=data.videos["video_id"].tolist()
         )
@@ -138,7 +147,9 @@ def test_worker_matches_batch_recomputation(services, unique_name, redis_client,
         elapsed = time.monotonic() - t0
         for t, q in expected.items():
             got = read_queue(redis_client, prefix, t)
-            assert [v for v, _ in got] == sorted(q, key=lambda v: (q[v], str(v)), reverse=True), f"order of topic {t}"
+            assert [v for v, _ in got] == sorted(q, key=lambda v: (q[v], str(v)), reverse=True), (
+                f"order of topic {t}"
+            )
             scores = [sc for _, sc in got]
             assert scores == sorted(scores, reverse=True)
         # fresh share: about fresh_share of each queue that has enough fresh candidates
@@ -147,6 +158,35 @@ def test_worker_matches_batch_recomputation(services, unique_name, redis_client,
         assert 0.05 <= fresh / total <= 0.2, (fresh, total)
         assert sum(e for e, _ in counts.values()) == len(data.interactions)
         print(f"{out['events']} events, queues converged in {elapsed:.1f}s; fresh share {fresh / total:.3f}")
+
+        # restart: counts come back from the changelog, a redelivered tail is dropped, queues stay equal
+        proc.terminate()
+        proc.wait(20)
+        before = {t: read_queue(redis_client, prefix, t) for t in expected}
+        redis_client.delete(stats_key)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
+        for key, value in records[-200:]:
+            producer.send(events, key=key, value=value)
+        producer.flush()
+        producer.close()
+        _wait(
+            lambda: stat("duplicate") >= 200,
+            40,
+            "redelivered events dropped after restart",
+            proc,
+            lambda: redis_client.hgetall(stats_key),
+        )
+        # >= 200: events after the last offset commit before the stop are redelivered too, and dropped
+        time.sleep(1)
+        assert stat("good") == 0 and stat("duplicate") >= 200
+        _wait(queues_match, 10, "queues equal after restart", proc)
+        assert {t: read_queue(redis_client, prefix, t) for t in expected} == before
     finally:
         proc.terminate()
         try:
