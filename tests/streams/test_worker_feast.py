@@ -8,8 +8,6 @@ trained here (char n-gram text encoder, no covers) in a private artifact directo
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -25,7 +23,7 @@ BASE = 10**12  # video and user ids no corpus uses
 
 
 def test_published_videos_reach_feast_and_queues(
-    services, unique_name, redis_client, kafka_admin, tmp_path, monkeypatch
+    services, unique_name, redis_client, kafka_admin, tmp_path, monkeypatch, workers
 ):
     from mtl.features import CandidateFetcher, apply_repo, open_store
     from mtl.features.store import copy_repo, delete_project_keys
@@ -74,13 +72,7 @@ def test_published_videos_reach_feast_and_queues(
         MTL_STREAM__DATA_DIR=str(tmp_path / "faust"),
         MTL_STREAM__FULL_REFRESH_S="1",
     )
-    log = open(tmp_path / "worker.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = workers.start(env)
     ids = [BASE + i for i in range(len(videos))]
     user = BASE + 7
     try:
@@ -127,11 +119,4 @@ def test_published_videos_reach_feast_and_queues(
         assert got.user_recent_clicks == 1
         assert got.user_top_topics[0] in set(got.topic_ids[0][got.topic_ids[0] >= 0].tolist())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         delete_project_keys(services.redis_url, project)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 import time
 import zlib
 
@@ -55,7 +53,9 @@ def _wait(predicate, timeout: float, what: str, proc, detail=None) -> None:
     raise AssertionError(f"timed out waiting for {what}: {detail() if detail else ''}")
 
 
-def test_worker_matches_batch_recomputation(services, unique_name, redis_client, kafka_admin, tmp_path):
+def test_worker_matches_batch_recomputation(
+    services, unique_name, redis_client, kafka_admin, tmp_path, workers
+):
     from kafka import KafkaConsumer, KafkaProducer
 
     data = generate(
@@ -88,115 +88,90 @@ def test_worker_matches_batch_recomputation(services, unique_name, redis_client,
         MTL_STREAM__QUEUE_LENGTH="40",
         MTL_STREAM__MIN_FRESH="1",  # tiny queues: measure the proportional fresh share
     )
-    log = open(tmp_path / "worker.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    proc = workers.start(env)
+    t0 = time.monotonic()
+    out = replay(
+        data,
+        bootstrap_servers=services.kafka_bootstrap_servers,
+        topic=events,
+        progress=False,
+        source="t",
+        partitions=4,
     )
-    try:
-        t0 = time.monotonic()
-        out = replay(
-            data,
-            bootstrap_servers=services.kafka_bootstrap_servers,
-            topic=events,
-            progress=False,
-            source="t",
-            partitions=4,
-        )
-        # redeliver the log's tail (what a crash before the offset commit does) and some garbage
-        producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
-        records = list(iter_events(data, source="t"))
-        for key, value in records[-300:]:
-            producer.send(events, key=key, value=value)
-        for raw in BAD:
-            producer.send(events, key=b"1", value=raw)
-        producer.flush()
-        producer.close()
+    # redeliver the log's tail (what a crash before the offset commit does) and some garbage
+    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
+    records = list(iter_events(data, source="t"))
+    for key, value in records[-300:]:
+        producer.send(events, key=key, value=value)
+    for raw in BAD:
+        producer.send(events, key=b"1", value=raw)
+    producer.flush()
+    producer.close()
 
-        stats_key = f"{prefix}:stats"
+    stats_key = f"{prefix}:stats"
 
-        def stat(name: str) -> int:
-            return int(redis_client.hget(stats_key, name) or 0)
+    def stat(name: str) -> int:
+        return int(redis_client.hget(stats_key, name) or 0)
 
-        _wait(
-            lambda: stat("good") >= out["events"] and stat("bad") >= len(BAD) and stat("duplicate") >= 300,
-            60,
-            "all events counted",
-            proc,
-            lambda: redis_client.hgetall(stats_key),
-        )
-        assert stat("good") == out["events"]
-        assert stat("duplicate") == 300
-        assert stat("bad") == len(BAD)
+    _wait(
+        lambda: stat("good") >= out["events"] and stat("bad") >= len(BAD) and stat("duplicate") >= 300,
+        60,
+        "all events counted",
+        proc,
+        lambda: redis_client.hgetall(stats_key),
+    )
+    assert stat("good") == out["events"]
+    assert stat("duplicate") == 300
+    assert stat("bad") == len(BAD)
 
-        s = StreamSettings(queue_length=40, min_fresh=1)
-        counts, expected = recompute_queues(
-            data.interactions, topics, s, videos=data.videos["video_id"].tolist()
-        )
+    s = StreamSettings(queue_length=40, min_fresh=1)
+    counts, expected = recompute_queues(data.interactions, topics, s, videos=data.videos["video_id"].tolist())
 
-        def queues_match() -> bool:
-            for t, q in expected.items():
-                got = dict(read_queue(redis_client, prefix, t))
-                if set(got) != set(q) or any(abs(got[v] - q[v]) > 1e-12 for v in q):
-                    return False
-            return True
-
-        _wait(queues_match, 15, "queues equal to the batch recomputation", proc)
-        elapsed = time.monotonic() - t0
+    def queues_match() -> bool:
         for t, q in expected.items():
-            got = read_queue(redis_client, prefix, t)
-            assert [v for v, _ in got] == sorted(q, key=lambda v: (q[v], str(v)), reverse=True), (
-                f"order of topic {t}"
-            )
-            scores = [sc for _, sc in got]
-            assert scores == sorted(scores, reverse=True)
-        # fresh share: about fresh_share of each queue that has enough fresh candidates
-        fresh = sum(1 for q in expected.values() for v in q if counts[v][0] < s.min_exposures)
-        total = sum(len(q) for q in expected.values())
-        assert 0.05 <= fresh / total <= 0.2, (fresh, total)
-        assert sum(e for e, _ in counts.values()) == len(data.interactions)
-        print(f"{out['events']} events, queues converged in {elapsed:.1f}s; fresh share {fresh / total:.3f}")
+            got = dict(read_queue(redis_client, prefix, t))
+            if set(got) != set(q) or any(abs(got[v] - q[v]) > 1e-12 for v in q):
+                return False
+        return True
 
-        # restart: counts come back from the changelog, a redelivered tail is dropped, queues stay equal
-        proc.terminate()
-        proc.wait(20)
-        before = {t: read_queue(redis_client, prefix, t) for t in expected}
-        redis_client.delete(stats_key)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", "from mtl.cli import main; main()", "stream", "worker"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    _wait(queues_match, 15, "queues equal to the batch recomputation", proc)
+    elapsed = time.monotonic() - t0
+    for t, q in expected.items():
+        got = read_queue(redis_client, prefix, t)
+        assert [v for v, _ in got] == sorted(q, key=lambda v: (q[v], str(v)), reverse=True), (
+            f"order of topic {t}"
         )
-        producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
-        for key, value in records[-200:]:
-            producer.send(events, key=key, value=value)
-        producer.flush()
-        producer.close()
-        _wait(
-            lambda: stat("duplicate") >= 200,
-            40,
-            "redelivered events dropped after restart",
-            proc,
-            lambda: redis_client.hgetall(stats_key),
-        )
-        # >= 200: events after the last offset commit before the stop are redelivered too, and dropped
-        time.sleep(1)
-        assert stat("good") == 0 and stat("duplicate") >= 200
-        _wait(queues_match, 10, "queues equal after restart", proc)
-        assert {t: read_queue(redis_client, prefix, t) for t in expected} == before
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-        if proc.returncode not in (0, -15, 143):
-            print((tmp_path / "worker.log").read_text()[-5000:])
+        scores = [sc for _, sc in got]
+        assert scores == sorted(scores, reverse=True)
+    # fresh share: about fresh_share of each queue that has enough fresh candidates
+    fresh = sum(1 for q in expected.values() for v in q if counts[v][0] < s.min_exposures)
+    total = sum(len(q) for q in expected.values())
+    assert 0.05 <= fresh / total <= 0.2, (fresh, total)
+    assert sum(e for e, _ in counts.values()) == len(data.interactions)
+    print(f"{out['events']} events, queues converged in {elapsed:.1f}s; fresh share {fresh / total:.3f}")
+
+    # restart: counts come back from the changelog, a redelivered tail is dropped, queues stay equal
+    workers.stop(proc)
+    before = {t: read_queue(redis_client, prefix, t) for t in expected}
+    redis_client.delete(stats_key)
+    proc = workers.start(env)
+    producer = KafkaProducer(bootstrap_servers=services.kafka_bootstrap_servers)
+    for key, value in records[-200:]:
+        producer.send(events, key=key, value=value)
+    producer.flush()
+    producer.close()
+    _wait(
+        lambda: stat("duplicate") >= 200,
+        40,
+        "redelivered events dropped after restart",
+        proc,
+        lambda: redis_client.hgetall(stats_key),
+    )
+    # >= 200: events after the last offset commit before the stop are redelivered too, and dropped
+    time.sleep(1)
+    assert stat("good") == 0 and stat("duplicate") >= 200
+    _wait(queues_match, 10, "queues equal after restart", proc)
+    assert {t: read_queue(redis_client, prefix, t) for t in expected} == before
 
     consumer = KafkaConsumer(
         dlq,
