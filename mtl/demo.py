@@ -7,14 +7,16 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mtl.connections import aiokafka_kwargs, kafka_python_kwargs
 from mtl.devstack import DevStack
 from mtl.kafka import admin_client, ensure_topics
-from mtl.settings import Settings
+from mtl.settings import Settings, get_settings
 from topic_learning.corpus import synthetic_corpus
 
 DEMO_TOPIC = "mtl.demo.interactions"
@@ -30,13 +32,24 @@ class RoundTrip:
     clicks: int
 
 
-def kafka_round_trip(bootstrap: str, interactions: pd.DataFrame, *, progress: bool = True) -> RoundTrip:
-    """Produce every interaction as a JSON event keyed by video, read them back with a consumer group."""
+def kafka_round_trip(
+    bootstrap: str, interactions: pd.DataFrame, *, progress: bool = True, settings: Settings | None = None
+) -> RoundTrip:
+    """Produce every interaction as a JSON event keyed by video, read them back with a consumer group.
+
+    Connection security comes from ``settings.kafka`` (default: the process settings).
+    """
     from kafka import KafkaProducer
 
-    ensure_topics(bootstrap, {DEMO_TOPIC: DEMO_PARTITIONS})
+    settings = settings or get_settings()
+    ensure_topics(bootstrap, {DEMO_TOPIC: DEMO_PARTITIONS}, settings=settings)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024, compression_type=None
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
+        compression_type=None,
+        **kafka_python_kwargs(settings),
     )
     rows = interactions.sort_values("ts")
     user, video, clicked = rows["user_id"].to_numpy(), rows["video_id"].to_numpy(), rows["clicked"].to_numpy()
@@ -57,9 +70,11 @@ def kafka_round_trip(bootstrap: str, interactions: pd.DataFrame, *, progress: bo
     produce_s = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    consumed, clicks = asyncio.run(_consume_run(bootstrap, run_id, len(rows), progress=progress))
+    consumed, clicks = asyncio.run(
+        _consume_run(bootstrap, run_id, len(rows), progress=progress, security=aiokafka_kwargs(settings))
+    )
     consume_s = time.perf_counter() - tick
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, settings=settings)
     try:
         admin.delete_topics([DEMO_TOPIC])  # the next run starts from an empty topic
     finally:
@@ -67,7 +82,9 @@ def kafka_round_trip(bootstrap: str, interactions: pd.DataFrame, *, progress: bo
     return RoundTrip(len(rows), consumed, len(rows) / produce_s, consumed / max(consume_s, 1e-9), clicks)
 
 
-async def _consume_run(bootstrap: str, run_id: str, expected: int, *, progress: bool) -> tuple[int, int]:
+async def _consume_run(
+    bootstrap: str, run_id: str, expected: int, *, progress: bool, security: dict[str, Any]
+) -> tuple[int, int]:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
@@ -76,6 +93,7 @@ async def _consume_run(bootstrap: str, run_id: str, expected: int, *, progress: 
         group_id=f"mtl-demo-{run_id}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **security,
     )
     await consumer.start()
     seen = clicks = 0
@@ -169,7 +187,7 @@ def run_demo(settings: Settings, *, echo=click.echo) -> None:
     found, asked = registered_features(settings, topics_file, echo=echo)
 
     echo("5/5 Kafka round trip of the interaction log")
-    trip = kafka_round_trip(bootstrap, dataset.interactions)
+    trip = kafka_round_trip(bootstrap, dataset.interactions, settings=settings)
 
     echo("")
     echo("== summary")

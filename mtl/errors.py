@@ -18,3 +18,9 @@ class DataError(MtlError):
 
 class ServiceError(MtlError):
     """A backing service (Kafka, Redis, Java/Maven tooling) that cannot be started or reached."""
+
+
+def first_line(exc: BaseException, *, limit: int = 300) -> str:
+    """The first line of an exception's message (its type when the message is empty), at most ``limit``."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]

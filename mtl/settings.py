@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from mtl.errors import ConfigError
@@ -116,6 +125,11 @@ class StreamSettings(_Section):
     data_dir: Path | None = Field(
         None, description="Faust data directory (tables); None: <run_dir>/../faust."
     )
+    session_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Kafka consumer-group session timeout: how soon a dead worker's partitions move on.",
+    )
     batch_size: int = Field(2000, ge=1, description="Events per stream.take batch.")
     batch_timeout_s: float = Field(0.2, gt=0, description="Longest wait to fill a stream.take batch.")
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
@@ -134,6 +148,20 @@ class StreamSettings(_Section):
     )
     user_prefix: str = Field("mtl:u", description="Redis key prefix: <prefix>:<user_id> lists recent clicks.")
     fresh_salt: str = Field("mtl", description="Salt of the hash that samples fresh videos into a queue.")
+    fresh_sampling: Literal["uniform", "thompson"] = Field(
+        "uniform",
+        description="How fresh videos are sampled into a queue: uniform (hash) or Thompson sampling of "
+        "their CTR posterior (reproducible draws seeded by the hash and the counts).",
+    )
+    half_life_s: float | None = Field(
+        None, gt=0, description="Half-life of exposure and click counts in event time; None: no decay."
+    )
+    prior_refit_tolerance: float = Field(
+        1e-3,
+        ge=0,
+        description="While events flow, the prior is refitted (and all queues rewritten) only when its mean "
+        "moved by more than this relative amount; an idle refresh always refits exactly.",
+    )
     full_refresh_s: float = Field(
         5.0, gt=0, description="Every so often all queues are rewritten with the current prior."
     )
@@ -153,6 +181,68 @@ class RankerSettings(_Section):
     history_clicks: int = Field(128, ge=1, description="N_1, recent clicks that vote for topics.")
     top_topics: int = Field(4, ge=1, description="N_2, topics a user's candidates come from.")
     candidates: int = Field(600, ge=1, description="N_3, candidates pulled from the topic queues.")
+
+
+def _existing_file(path: Path | None) -> Path | None:
+    """A named certificate or key file must exist now, not at the first TLS handshake."""
+    if path is not None and not path.expanduser().is_file():
+        raise ValueError(f"file not found: {path}")
+    return None if path is None else path.expanduser()
+
+
+class KafkaSettings(_Section):
+    """Connection security of every Kafka client (the servers are ``kafka_bootstrap_servers``)."""
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism for SASL_PLAINTEXT and SASL_SSL."
+    )
+    sasl_username: str | None = Field(None, description="SASL user; required for SASL_*.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password; required for SASL_*.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate.")
+    ssl_check_hostname: bool = Field(True, description="Match the broker's certificate to its host name.")
+
+    _files_exist = field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")(_existing_file)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+        if self.uses_sasl and not (self.sasl_username and password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_username and sasl_password"
+            )
+        # Silently ignored TLS files would look like a secured connection that is not one.
+        files = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile") if getattr(self, n) is not None]
+        if files and not self.uses_tls:
+            raise ValueError(
+                f"{', '.join(files)} set but {self.security_protocol} has no TLS; use SSL or SASL_SSL"
+            )
+        return self
+
+
+class RedisSettings(_Section):
+    """TLS files of every Redis client; ``redis_url`` itself carries the password and ``rediss://``."""
+
+    ssl_ca_certs: Path | None = Field(None, description="CA bundle that signed the server's certificate.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate.")
+    ssl_cert_reqs: Literal["required", "none"] = Field(
+        "required", description="Verify the server's certificate (none: encrypt only)."
+    )
+
+    _files_exist = field_validator("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")(_existing_file)
 
 
 class DevstackSettings(_Section):
@@ -217,6 +307,17 @@ class Settings(BaseSettings):
     ranker: RankerSettings = Field(default_factory=RankerSettings)
     devstack: DevstackSettings = Field(default_factory=DevstackSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @model_validator(mode="after")
+    def _redis_tls_needs_rediss(self) -> Settings:
+        # Silently ignored TLS files would look like a secured connection that is not one.
+        r = self.redis
+        files = [n for n in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile") if getattr(r, n) is not None]
+        if files and not self.redis_url.startswith("rediss://"):
+            raise ValueError(f"redis.{', redis.'.join(files)} set but redis_url is not rediss://")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -298,8 +399,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        where = ".".join(str(part) for part in first["loc"])
+        # pydantic prefixes the messages of our own validators with "Value error, ".
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(
+            f"invalid setting {where}: {message}" if where else f"invalid settings: {message}"
+        ) from None
 
 
 @lru_cache(maxsize=1)

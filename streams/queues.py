@@ -1,4 +1,4 @@
-"""Per-topic CTR queues: the rules (pure functions), the batch reference, and idempotent Redis writes.
+"""Per-topic CTR queues: the rules, as pure functions shared by the worker and the batch reference.
 
 CTR estimate: Beta prior fitted to the global CTR ``p = clicks / exposures`` over all videos, with strength
 ``m = stream.prior_strength`` (``alpha = m p``, ``beta = m (1 - p)``); a video's smoothed CTR is
@@ -14,14 +14,20 @@ With ``L = stream.queue_length`` and ``f = stream.fresh_share``: the ranked part
 ``n_r = min(#ranked, floor((1 - f) L))`` videos; the fresh part keeps ``n_f = min(#fresh, L - n_r,
 max(min_fresh, ceil(f n_r / (1 - f))))`` videos, so fresh videos are about ``f`` of an established queue,
 while a young topic with few ranked videos still shows up to ``stream.min_fresh`` fresh ones to explore.
-Fresh videos are sampled deterministically: the ``n_f``
-with the smallest ``blake2b(salt, topic, video)`` hash — a uniform pseudo-random sample that the batch
-recomputation, a restarted worker and a second worker all agree on. Every member's Redis score is its
-smoothed CTR (fresh videos sit near the global mean, interleaved with ranked ones).
 
-Redis layout: one sorted set per topic, ``<stream.queue_prefix>:<topic_id>``, member ``str(video_id)``,
-score the smoothed CTR. A queue is written from absolute state in a MULTI pipeline (``DEL`` + ``ZADD``),
-never by increments, so replays, redeliveries and restarts cannot corrupt it.
+Fresh videos are sampled by a sort key (smallest first). ``fresh_sampling="uniform"``: a 52-bit
+``blake2b(salt, topic, video)`` hash — a uniform pseudo-random sample that a batch recomputation, a
+restarted worker and a second worker all agree on. ``"thompson"``: one draw of the video's CTR posterior
+``Beta(clicks + alpha, exposures - clicks + beta)`` (seeded by the same hash and the counts, so it is
+reproducible too), negated, so fresh videos whose first exposures went well are shown more.
+Every member's Redis score is its smoothed CTR (fresh videos sit near the global mean).
+
+Sharding: the worker that owns a Kafka partition knows only that partition's videos. It keeps, per topic,
+its partition's *candidates* (:class:`Candidates`: its best ``floor((1 - f) L)`` ranked videos and its
+``fresh_cap`` first fresh ones) and :func:`merge` turns the candidates of every partition into the queue.
+That is exact: the global top ``n_r`` ranked videos are among the partitions' top ``floor((1 - f) L)``,
+the global first ``n_f`` fresh ones among the partitions' first ``fresh_cap >= n_f``. :func:`build_queue`
+is merge of a single partition, which is what the batch reference uses.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import hashlib
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -58,40 +64,88 @@ def smoothed_ctr(exposures: float, clicks: float, prior: Prior) -> float:
 
 @lru_cache(maxsize=1 << 20)
 def fresh_key(salt: str, topic: int, video: int) -> int:
-    """Deterministic pseudo-random rank of a fresh video within a topic."""
+    """Deterministic pseudo-random rank of a fresh video within a topic (52 bits: exact as a double)."""
     h = hashlib.blake2b(f"{salt}:{topic}:{video}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big")
+    return int.from_bytes(h, "big") >> 12
 
 
-def build_queue(
-    topic: int,
-    members: Iterable[tuple[int, float, float]],
-    prior: Prior,
-    s: StreamSettings,
-) -> dict[int, float]:
-    """The queue of one topic from ``(video_id, exposures, clicks)`` of its videos: ``{video_id: score}``."""
+def fresh_sort_key(topic: int, video: int, e: float, c: float, prior: Prior, s: StreamSettings) -> float:
+    """Sort key of a fresh video (smallest first) under ``s.fresh_sampling``."""
+    h = fresh_key(s.fresh_salt, topic, video)
+    if s.fresh_sampling == "uniform":
+        return float(h)
+    rng = np.random.default_rng([h, int(e * 1000), int(c * 1000)])
+    a = c + prior.alpha
+    b = max(e - c, 0.0) + prior.beta
+    return -float(rng.beta(a, b)) if a > 0 and b > 0 else -float(a > 0)
+
+
+def ranked_cap(s: StreamSettings) -> int:
+    """Most ranked videos a queue holds: ``floor((1 - f) L)``."""
+    return math.floor((1.0 - s.fresh_share) * s.queue_length + 1e-9)
+
+
+def fresh_want(n_ranked: int, s: StreamSettings) -> int:
+    """Fresh videos a queue with ``n_ranked`` ranked ones asks for (before the length cap)."""
+    f = s.fresh_share
+    if f >= 1.0:
+        return s.queue_length
+    if f <= 0:
+        return 0
+    return max(s.min_fresh, math.ceil(f * n_ranked / (1.0 - f) - 1e-9))
+
+
+def fresh_cap(s: StreamSettings) -> int:
+    """Most fresh videos any queue can hold: what a partition keeps as fresh candidates."""
+    return min(s.queue_length, fresh_want(ranked_cap(s), s))
+
+
+@dataclass
+class Candidates:
+    """One partition's share of a topic queue: ``ranked {video: ctr}``, ``fresh {video: (key, ctr)}``."""
+
+    ranked: dict[int, float] = field(default_factory=dict)
+    fresh: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
+def candidates(
+    topic: int, members: Iterable[tuple[int, float, float]], prior: Prior, s: StreamSettings
+) -> Candidates:
+    """The candidates among ``(video_id, exposures, clicks)`` of one topic (one partition's videos)."""
     ranked: list[tuple[float, int]] = []
-    fresh: list[tuple[int, int, float]] = []
+    fresh: list[tuple[float, int, float]] = []
     for video, e, c in members:
         score = smoothed_ctr(e, c, prior)
         if e >= s.min_exposures:
             if score >= s.min_ctr:
                 ranked.append((score, video))
         else:
-            fresh.append((fresh_key(s.fresh_salt, topic, video), video, score))
-    L, f = s.queue_length, s.fresh_share
+            fresh.append((fresh_sort_key(topic, video, e, c, prior, s), video, score))
     ranked.sort(key=lambda t: (-t[0], t[1]))
-    n_r = min(len(ranked), math.floor((1.0 - f) * L + 1e-9))
-    if f >= 1.0:
-        want = L
-    else:
-        want = max(s.min_fresh, math.ceil(f * n_r / (1.0 - f) - 1e-9)) if f > 0 else 0
-    n_f = min(len(fresh), L - n_r, want)
+    fresh.sort()
+    return Candidates(
+        {video: score for score, video in ranked[: ranked_cap(s)]},
+        {video: (key, score) for key, video, score in fresh[: fresh_cap(s)]},
+    )
+
+
+def merge(parts: Iterable[Candidates], s: StreamSettings) -> dict[int, float]:
+    """The queue ``{video_id: score}`` from every partition's candidates of one topic."""
+    parts = list(parts)
+    ranked = sorted(((sc, v) for p in parts for v, sc in p.ranked.items()), key=lambda t: (-t[0], t[1]))
+    fresh = sorted((key, v, sc) for p in parts for v, (key, sc) in p.fresh.items())
+    n_r = min(len(ranked), ranked_cap(s))
+    n_f = min(len(fresh), s.queue_length - n_r, fresh_want(n_r, s))
     queue = {video: score for score, video in ranked[:n_r]}
-    if n_f:
-        fresh.sort()
-        queue.update({video: score for _, video, score in fresh[:n_f]})
+    queue.update({video: score for _, video, score in fresh[:n_f]})
     return queue
+
+
+def build_queue(
+    topic: int, members: Iterable[tuple[int, float, float]], prior: Prior, s: StreamSettings
+) -> dict[int, float]:
+    """The queue of one topic from ``(video_id, exposures, clicks)`` of all its videos."""
+    return merge([candidates(topic, members, prior, s)], s)
 
 
 def topics_of(video_topics: pd.DataFrame) -> dict[int, tuple[int, ...]]:
@@ -102,6 +156,22 @@ def topics_of(video_topics: pd.DataFrame) -> dict[int, tuple[int, ...]]:
     return out
 
 
+def queues_from_counts(
+    counts: Mapping[int, tuple[float, float]],
+    topics: Mapping[int, tuple[int, ...]],
+    settings: StreamSettings,
+) -> dict[int, dict[int, float]]:
+    """Every topic's queue from per-video ``(exposures, clicks)``, with the prior fitted to their totals."""
+    total_e = sum(e for e, _ in counts.values())
+    total_c = sum(c for _, c in counts.values())
+    prior = fit_prior(total_e, total_c, settings.prior_strength)
+    by_topic: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
+    for v, (e, c) in counts.items():
+        for t in topics.get(v, ()):
+            by_topic[t].append((v, e, c))
+    return {t: build_queue(t, members, prior, settings) for t, members in by_topic.items()}
+
+
 def recompute_queues(
     interactions: pd.DataFrame,
     video_topics: pd.DataFrame | Mapping[int, tuple[int, ...]],
@@ -109,7 +179,7 @@ def recompute_queues(
     *,
     videos: Iterable[int] = (),
 ) -> tuple[dict[int, tuple[int, int]], dict[int, dict[int, float]]]:
-    """Batch reference: per-video ``(exposures, clicks)`` and every topic's queue.
+    """Batch reference: per-video ``(exposures, clicks)`` and every topic's queue (no time decay).
 
     ``interactions`` has one row per exposure with a ``clicked`` flag (the canonical table); ``videos``
     adds videos known without interactions (published only), which enter their topics' fresh parts.
@@ -122,68 +192,4 @@ def recompute_queues(
     }
     for v in videos:
         counts.setdefault(int(v), (0, 0))
-    total_e = sum(e for e, _ in counts.values())
-    total_c = sum(c for _, c in counts.values())
-    prior = fit_prior(total_e, total_c, settings.prior_strength)
-    by_topic: dict[int, list[tuple[int, float, float]]] = defaultdict(list)
-    for v, (e, c) in counts.items():
-        for t in topics.get(v, ()):
-            by_topic[t].append((v, e, c))
-    queues = {t: build_queue(t, members, prior, settings) for t, members in by_topic.items()}
-    return counts, queues
-
-
-def queue_key(prefix: str, topic: int) -> str:
-    return f"{prefix}:{topic}"
-
-
-def write_queues(client, prefix: str, queues: Mapping[int, Mapping[int, float]], *, chunk: int = 200) -> None:
-    """Replace each topic's sorted set with its absolute state (MULTI: DEL + ZADD), chunked pipelines."""
-    items = list(queues.items())
-    for i in range(0, len(items), chunk):
-        pipe = client.pipeline(transaction=True)
-        for topic, queue in items[i : i + chunk]:
-            key = queue_key(prefix, topic)
-            pipe.delete(key)
-            if queue:
-                pipe.zadd(key, {str(v): float(s) for v, s in queue.items()})
-        pipe.execute()
-
-
-def read_queue(client, prefix: str, topic: int) -> list[tuple[int, float]]:
-    """A topic's queue, best first: ``[(video_id, score)]``."""
-    rows = client.zrevrange(queue_key(prefix, topic), 0, -1, withscores=True)
-    return [(int(m), float(s)) for m, s in rows]
-
-
-def write_queue_changes(
-    client,
-    prefix: str,
-    queues: Mapping[int, Mapping[int, float]],
-    written: dict[int, dict[int, float]],
-    *,
-    chunk: int = 200,
-) -> None:
-    """Bring each topic's sorted set from ``written`` (what was last written) to ``queues``.
-
-    Still absolute and idempotent: ``ZADD`` of the members whose score is new or changed, ``ZREM`` of those
-    that left, in MULTI pipelines; ``written`` is updated in place.
-    """
-    items = list(queues.items())
-    for i in range(0, len(items), chunk):
-        pipe = client.pipeline(transaction=True)
-        n = 0
-        for topic, queue in items[i : i + chunk]:
-            old = written.get(topic, {})
-            key = queue_key(prefix, topic)
-            gone = [str(v) for v in old if v not in queue]
-            changed = {str(v): float(s) for v, s in queue.items() if old.get(v) != s}
-            if gone:
-                pipe.zrem(key, *gone)
-                n += 1
-            if changed:
-                pipe.zadd(key, changed)
-                n += 1
-            written[topic] = dict(queue)
-        if n:
-            pipe.execute()
+    return counts, queues_from_counts(counts, topics, settings)

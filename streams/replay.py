@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from topic_learning.data import Dataset
+
+if TYPE_CHECKING:
+    from mtl.settings import Settings
 
 
 def iter_events(
@@ -92,20 +96,28 @@ def replay(
     publish: bool = True,
     progress: bool = True,
     partitions: int | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, float]:
     """Produce the events of ``data``; returns ``{"events", "seconds", "rate"}``.
 
-    The topic is created first when missing (``partitions``, default ``stream.partitions``).
+    The topic is created first when missing (``partitions``, default ``stream.partitions``). Connection
+    security comes from ``settings.kafka`` (default: the process settings).
     """
     from kafka import KafkaProducer
     from tqdm import tqdm
 
+    from mtl.connections import kafka_python_kwargs
     from mtl.kafka import ensure_topics
     from mtl.settings import get_settings
 
-    ensure_topics(bootstrap_servers, {topic: partitions or get_settings().stream.partitions})
+    settings = settings or get_settings()
+    ensure_topics(bootstrap_servers, {topic: partitions or settings.stream.partitions}, settings=settings)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap_servers, linger_ms=20, batch_size=256 * 1024, acks="all"
+        bootstrap_servers=bootstrap_servers,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        acks="all",
+        **kafka_python_kwargs(settings),
     )
     total = count_events(data, publish=publish)
     total = min(total, limit) if limit is not None else total

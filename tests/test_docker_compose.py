@@ -14,6 +14,9 @@ def test_compose_has_kafka_and_redis_with_health_checks():
     spec = yaml.safe_load(COMPOSE.read_text())
     for name in ("kafka", "redis"):
         assert "healthcheck" in spec["services"][name]
+    worker = spec["services"]["worker"]
+    assert worker["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
+    assert set(worker["depends_on"]) == {"kafka", "redis"}
 
 
 def _compose_cli() -> list[str] | None:

@@ -18,7 +18,8 @@ def features_env() -> None:
     from mtl.features.store import REDIS_ENV_VAR, redis_connection_string
     from mtl.settings import get_settings
 
-    click.echo(f"export {REDIS_ENV_VAR}='{redis_connection_string(get_settings().redis_url)}'")
+    settings = get_settings()
+    click.echo(f"export {REDIS_ENV_VAR}='{redis_connection_string(settings.redis_url, settings.redis)}'")
 
 
 @features.command(name="history")

@@ -11,14 +11,35 @@ def stream() -> None:
 
 
 @stream.command()
-def worker() -> None:
+@click.option(
+    "--restart/--no-restart",
+    default=True,
+    show_default=True,
+    help="Restart the worker after a crash (e.g. a broker outage); Ctrl-C or SIGTERM stops it.",
+)
+def worker(restart: bool) -> None:
     """Run the Faust worker (same as `faust -A streams.app worker -l info`); Ctrl-C stops it."""
     import sys
 
+    if restart:
+        from streams.supervise import supervise
+
+        code = supervise([sys.executable, "-m", "mtl", "stream", "worker", "--no-restart"])
+        raise SystemExit(code)
     sys.argv = [sys.argv[0]]  # Faust's worker parses argv itself
     from streams.app import main
 
     main()
+
+
+@stream.command(name="rebuild-queues")
+def rebuild_queues() -> None:
+    """Rewrite every topic queue and user click list in Redis from the worker's table changelogs."""
+    from mtl.settings import get_settings
+    from streams.rebuild import rebuild_queues as run
+
+    out = run(get_settings())
+    click.echo(f"rebuilt {out.topics:,} topic queues from {out.videos:,} videos and {out.users:,} user lists")
 
 
 @click.command()

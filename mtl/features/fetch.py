@@ -95,11 +95,28 @@ def _resp(*parts: bytes) -> bytes:
     return b"".join(out)
 
 
+def _tls_context(params: dict) -> ssl.SSLContext:
+    """TLS of the fetch socket from the connection string's ``ssl_*`` options, as redis-py reads them."""
+    context = ssl.create_default_context(cafile=params.get("ssl_ca_certs"))
+    if params.get("ssl_certfile"):
+        context.load_cert_chain(params["ssl_certfile"], params.get("ssl_keyfile"))
+    if params.get("ssl_cert_reqs") == "none":
+        context.check_hostname = False  # must go first: CERT_NONE is refused while it is on
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class _RespSocket:
     """A minimal pipelined RESP2 client: send pre-packed commands, read N replies with hiredis."""
 
     def __init__(
-        self, host: str, port: int, db: int, password: str | None, username: str | None, use_ssl: bool
+        self,
+        host: str,
+        port: int,
+        db: int,
+        password: str | None,
+        username: str | None,
+        tls: ssl.SSLContext | None,
     ):
         self._addr = (host, int(port))
         self._setup = []
@@ -108,7 +125,7 @@ class _RespSocket:
             self._setup.append(_resp(b"AUTH", *auth))
         if db:
             self._setup.append(_resp(b"SELECT", str(db).encode()))
-        self._ssl = use_ssl
+        self._tls = tls
         self._sock: socket.socket | None = None
         self._buf = bytearray(1 << 20)
 
@@ -118,8 +135,8 @@ class _RespSocket:
         except OSError as exc:
             raise ServiceError(f"cannot reach Redis at {self._addr[0]}:{self._addr[1]}: {exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self._ssl:
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self._addr[0])
+        if self._tls is not None:
+            sock = self._tls.wrap_socket(sock, server_hostname=self._addr[0])
         self._sock = sock
         if self._setup:
             self._roundtrip(b"".join(self._setup), len(self._setup))
@@ -286,7 +303,7 @@ class CandidateFetcher:
             int(params.get("db", 0) or 0),
             None if pw is None else str(pw),
             params.get("username"),
-            bool(params.get("ssl", False)),
+            _tls_context(params) if params.get("ssl", False) else None,
         )
         self._lock = threading.Lock()
         video_fields = [_mmh3(f"{fv}:{f}") for fv, f in VIDEO_FEATURES]

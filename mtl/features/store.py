@@ -14,8 +14,9 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mtl.errors import ConfigError, ServiceError
-from mtl.settings import Settings, get_settings
+from mtl.connections import redis_tls_kwargs
+from mtl.errors import ConfigError, ServiceError, first_line
+from mtl.settings import RedisSettings, Settings, get_settings
 
 REDIS_ENV_VAR = "FEAST_REDIS_CONNECTION"
 
@@ -55,10 +56,11 @@ USER_TOPIC_PROFILE_SCHEMA = pa.schema(
 )
 
 
-def redis_connection_string(url: str) -> str:
+def redis_connection_string(url: str, tls: RedisSettings | None = None) -> str:
     """``redis://[user:password@]host:port/db`` as Feast's connection string.
 
-    That is ``host:port,db=N[,username=..][,password=..][,ssl=true]``.
+    That is ``host:port,db=N[,username=..][,password=..][,ssl=true]``, plus for ``rediss://`` the TLS files
+    of ``tls`` as redis-py's ``ssl_*`` arguments, which Feast passes on to ``redis.Redis``.
     """
     parsed = urlparse(url)
     if parsed.scheme not in ("redis", "rediss"):
@@ -81,6 +83,10 @@ def redis_connection_string(url: str) -> str:
         parts.append(f"password={password}")
     if parsed.scheme == "rediss":
         parts.append("ssl=true")
+    for name, value in (redis_tls_kwargs(url, tls) if tls is not None else {}).items():
+        if "," in value:
+            raise ConfigError(f"redis.{name} for Feast cannot contain ',': {value!r}")
+        parts.append(f"{name}={value}")
     return ",".join(parts)
 
 
@@ -108,12 +114,12 @@ def open_store(repo_path: Path | None = None, settings: Settings | None = None):
     repo_path = Path(repo_path or settings.feast_repo_path)
     if not (repo_path / "feature_store.yaml").is_file():
         raise ConfigError(f"not a Feast repository (no feature_store.yaml): {repo_path}")
-    os.environ[REDIS_ENV_VAR] = redis_connection_string(settings.redis_url)
+    os.environ[REDIS_ENV_VAR] = redis_connection_string(settings.redis_url, settings.redis)
     ensure_offline_files(repo_path)
     try:
         return FeatureStore(repo_path=str(repo_path))
     except Exception as exc:  # Feast raises many types for a bad repo; the user needs one line
-        raise ConfigError(f"cannot open Feast repository {repo_path}: {_first_line(exc)}") from None
+        raise ConfigError(f"cannot open Feast repository {repo_path}: {first_line(exc)}") from None
 
 
 def apply_repo(store) -> None:
@@ -131,16 +137,11 @@ def apply_repo(store) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             apply_total(store.config, repo_path, skip_source_validation=True)
     except Exception as exc:
-        raise ServiceError(f"feast apply failed in {repo_path}: {_first_line(exc)}") from None
+        raise ServiceError(f"feast apply failed in {repo_path}: {first_line(exc)}") from None
     finally:
         os.chdir(cwd)
         sys.path[:] = path0
     store.refresh_registry()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def copy_repo(dest: Path, project: str, source: Path | None = None) -> Path:
@@ -161,11 +162,15 @@ def copy_repo(dest: Path, project: str, source: Path | None = None) -> Path:
     return dest
 
 
-def delete_project_keys(redis_url: str, project: str) -> int:
-    """Delete every online row of ``project`` (keys end with the project name)."""
+def delete_project_keys(redis_url: str, project: str, *, settings: Settings | None = None) -> int:
+    """Delete every online row of ``project`` (keys end with the project name).
+
+    TLS files come from ``settings`` (default: the process settings).
+    """
     import redis
 
-    client = redis.Redis.from_url(redis_url)
+    tls = redis_tls_kwargs(redis_url, (settings or get_settings()).redis)
+    client = redis.Redis.from_url(redis_url, **tls)
     try:
         keys = list(client.scan_iter(match=f"*{project}", count=5000))
         for i in range(0, len(keys), 1000):

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from benchmarks.features import random_topics
+from mtl.connections import redis_client
 from mtl.devstack import DevStack
 from mtl.devstack.process import free_port
 from mtl.settings import load_settings
@@ -32,6 +33,9 @@ def test_password_protected_redis(tmp_path, monkeypatch):
         with pytest.raises(redis.exceptions.AuthenticationError):
             redis.Redis.from_url(host_only).ping()
         assert redis.Redis.from_url(url).ping()
+        assert redis_client(load_settings(redis_url=url)).ping()  # the client every job builds from settings
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis_client(load_settings(redis_url=url.replace("s3cret-pw", "wrong"))).ping()
 
         monkeypatch.setenv("REDIS_URL", url)
         repo = copy_repo(tmp_path / "repo", f"t_{uuid.uuid4().hex[:10]}")

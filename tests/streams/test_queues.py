@@ -86,3 +86,48 @@ def test_recompute_queues_by_hand():
     prior = fit_prior(26, 7, 1.0)
     assert queues[1] == {10: pytest.approx(smoothed_ctr(12, 6, prior))}  # 11 removed: CTR below tau2
     assert len(queues[2]) == 1 and set(queues[2]) <= {12, 13}  # no ranked video: one fresh
+
+
+def _members(rng, n, start=0):
+    out = []
+    for v in range(start, start + n):
+        e = int(rng.integers(0, 40))
+        out.append((v, e, int(rng.binomial(e, rng.uniform(0.0, 0.4)))))
+    return out
+
+
+@pytest.mark.parametrize("parts", [1, 2, 5])
+@pytest.mark.parametrize("length", [7, 40, 1000])
+def test_merge_of_partition_candidates_equals_the_whole_queue(parts, length):
+    import numpy as np
+
+    from streams.queues import candidates, merge
+
+    rng = np.random.default_rng(parts * 1000 + length)
+    members = _members(rng, 300)
+    s = S(queue_length=length, min_fresh=3)
+    prior = Prior(2.0, 18.0)
+    split = [members[i::parts] for i in range(parts)]
+    assert merge([candidates(9, m, prior, s) for m in split], s) == build_queue(9, members, prior, s)
+
+
+def test_candidate_caps():
+    from streams.queues import candidates, fresh_cap, ranked_cap
+
+    s = S(queue_length=30, fresh_share=0.1, min_fresh=10)
+    assert ranked_cap(s) == 27 and fresh_cap(s) == 10  # max(min_fresh, ceil(0.1 * 27 / 0.9) = 3)
+    members = [(v, 100, 50) for v in range(40)] + [(100 + v, 0, 0) for v in range(40)]
+    c = candidates(0, members, Prior(1, 9), s)
+    assert len(c.ranked) == 27 and len(c.fresh) == 10
+
+
+def test_thompson_fresh_sampling_is_reproducible_and_prefers_good_starts():
+    s = S(queue_length=20, fresh_share=0.5, min_fresh=0, fresh_sampling="thompson")
+    prior = Prior(1.0, 9.0)
+    good = [(v, 8, 6) for v in range(50)]  # 8 exposures, 6 clicks: still fresh, promising
+    bad = [(100 + v, 8, 0) for v in range(50)]
+    ranked = [(1000 + v, 100, 20) for v in range(10)]
+    q = build_queue(1, good + bad + ranked, prior, s)
+    assert q == build_queue(1, good + bad + ranked, prior, s)
+    fresh = [v for v in q if v < 1000]
+    assert len(fresh) == 10 and sum(v < 100 for v in fresh) >= 9

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from streams.queues import read_queue
+from streams.queue_store import read_queue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

