@@ -53,3 +53,82 @@ def bench_features(repeats: int, materialize_rows: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     click.echo(f"written: {out}")
+
+
+@bench.command(name="stream")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="~1.5 min: 60k events, 1 repeat, 15 s freshness, 0.5 min memory; options override.",
+)
+@click.option(
+    "--events", type=click.IntRange(min=10_000), default=None, help="Backlog to drain.  [default: 300000]"
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Drains; the median is reported.  [default: 3]",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Background load of the freshness and memory run, events/s.  [default: 5000]",
+)
+@click.option(
+    "--freshness-seconds",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Probing time; 0 skips freshness.  [default: 45]",
+)
+@click.option(
+    "--memory-minutes",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Load run for the RSS figure; 0 skips memory.  [default: 10]",
+)
+@click.option(
+    "--partitions", type=click.IntRange(min=1), default=None, help="Events topic partitions.  [default: 4]"
+)
+@click.option("--profile", is_flag=True, help="Run the first drain's worker under cProfile (main thread).")
+def bench_stream(
+    quick: bool,
+    events: int | None,
+    repeats: int | None,
+    rate: float | None,
+    freshness_seconds: float | None,
+    memory_minutes: float | None,
+    partitions: int | None,
+    profile: bool,
+) -> None:
+    """One stream worker: throughput vs a bare consumer, queue freshness under load, RSS over time."""
+    from benchmarks.stream import configure, run
+
+    settings = get_settings()
+    config = configure(
+        quick=quick,
+        events=events,
+        repeats=repeats,
+        rate=rate,
+        freshness_seconds=freshness_seconds,
+        memory_minutes=memory_minutes,
+        partitions=partitions,
+    )
+    out = settings.artifact_dir / "bench" / "stream.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prof = out.with_name("stream-worker.prof") if profile else None
+    if prof is not None:
+        prof.unlink(missing_ok=True)  # never print an earlier run's profile as this one's
+    click.echo(f"{'stage':<22} {'figure':>14} {'':<12} | {'baseline (same run)':<34} {'figure':>14}")
+    report = run(settings, config, profile=prof, echo=click.echo)
+    out.write_text(json.dumps(report, indent=2))
+    click.echo(f"written: {out}")
+    if prof is not None and prof.exists():
+        import io
+        import pstats
+
+        text = io.StringIO()
+        pstats.Stats(str(prof), stream=text).sort_stats("tottime").print_stats(15)
+        click.echo(text.getvalue())
+        click.echo(f"written: {prof}")
