@@ -118,6 +118,12 @@ class StreamCase:
         self.tmp_path = tmp_path
         self.counts, self.expected = self._reference()
 
+    @property
+    def kafka_topics(self) -> list[str]:
+        """Every topic the worker app of this case creates (for deletion after the test)."""
+        internal = ("user-clicks", "video_counts-changelog", "user_clicks-changelog")
+        return [self.events, self.dlq, *(f"{self.name}-{t}" for t in internal)]
+
     @classmethod
     def _topics(cls, videos) -> dict[int, tuple[int, ...]]:
         """Stand-in topic assignment: one topic from the secondary class, a second one for a third."""

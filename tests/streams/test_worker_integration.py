@@ -40,13 +40,7 @@ def test_worker_matches_batch_recomputation(
         progress=False,
     )
     case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += [
-        case.events,
-        case.dlq,
-        f"{case.name}-user-clicks",
-        f"{case.name}-video_counts-changelog",
-        f"{case.name}-user_clicks-changelog",
-    ]
+    kafka_admin.created_topics += case.kafka_topics
     proc = workers.start(case.env())
     t0 = time.monotonic()
     out = replay(

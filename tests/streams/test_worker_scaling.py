@@ -25,13 +25,7 @@ def test_two_workers_equal_the_batch_recomputation(
         progress=False,
     )
     case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += [
-        case.events,
-        case.dlq,
-        f"{case.name}-user-clicks",
-        f"{case.name}-video_counts-changelog",
-        f"{case.name}-user_clicks-changelog",
-    ]
+    kafka_admin.created_topics += case.kafka_topics
     procs = [workers.start(case.env("a")), workers.start(case.env("b"))]
     admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap_servers)
 
