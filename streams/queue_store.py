@@ -3,7 +3,9 @@
 Key layout (``P`` = ``stream.queue_prefix``):
 
 - ``P:<topic>``: the queue, a sorted set, member ``str(video_id)``, score the smoothed CTR. Readers
-  (candidate generation, the topic explorer) only ever read this key.
+  (candidate generation, the topic explorer) only ever read this key and the next.
+- ``P:<topic>:fresh``: the fresh part of that queue (same members and scores), so readers can tell fresh
+  videos from ranked ones and sample them separately.
 - ``P:<topic>:r:<partition>``: that Kafka partition's ranked candidates (score: smoothed CTR).
 - ``P:<topic>:f:<partition>``: its fresh candidates, member ``"<video_id>|<smoothed CTR>"``, score the
   fresh sort key (see :mod:`streams.queues`).
@@ -24,14 +26,14 @@ from collections.abc import Iterable, Mapping
 from mtl.settings import StreamSettings
 from streams.queues import Candidates, fresh_cap, ranked_cap
 
-# KEYS: queue, P ranked candidate keys, P fresh candidate keys.
+# KEYS: queue, fresh part of the queue, P ranked candidate keys, P fresh candidate keys.
 # ARGV: ranked cap, queue length, fresh share, min fresh, fresh cap.
 _MERGE = """
-local P = (#KEYS - 1) / 2
+local P = (#KEYS - 2) / 2
 local nr_max, L, f = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local min_fresh, nf_max = tonumber(ARGV[4]), tonumber(ARGV[5])
 local ranked = {}
-for i = 2, P + 1 do
+for i = 3, P + 2 do
   local r = redis.call('ZREVRANGE', KEYS[i], 0, nr_max - 1, 'WITHSCORES')
   for j = 1, #r, 2 do ranked[#ranked + 1] = {tonumber(r[j + 1]), tonumber(r[j]), r[j]} end
 end
@@ -41,7 +43,7 @@ table.sort(ranked, function(a, b)
 end)
 local fresh = {}
 if nf_max > 0 then
-  for i = P + 2, 2 * P + 1 do
+  for i = P + 3, 2 * P + 2 do
     local r = redis.call('ZRANGE', KEYS[i], 0, nf_max - 1, 'WITHSCORES')
     for j = 1, #r, 2 do
       local bar = string.find(r[j], '|', 1, true)
@@ -58,26 +60,35 @@ local n_r = math.min(#ranked, nr_max)
 local want = 0
 if f >= 1 then want = L elseif f > 0 then want = math.max(min_fresh, math.ceil(f * n_r / (1 - f) - 1e-9)) end
 local n_f = math.min(#fresh, L - n_r, want)
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 local args = {}
-local function flush()
-  if #args > 0 then redis.call('ZADD', KEYS[1], unpack(args)); args = {} end
+local function flush(fresh_too)
+  if #args > 0 then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    if fresh_too then redis.call('ZADD', KEYS[2], unpack(args)) end
+    args = {}
+  end
 end
 for i = 1, n_r do
   args[#args + 1] = ranked[i][1]; args[#args + 1] = ranked[i][3]
-  if #args >= 1000 then flush() end
+  if #args >= 1000 then flush(false) end
 end
+flush(false)
 for i = 1, n_f do
   args[#args + 1] = fresh[i][4]; args[#args + 1] = fresh[i][3]
-  if #args >= 1000 then flush() end
+  if #args >= 1000 then flush(true) end
 end
-flush()
+flush(true)
 return n_r + n_f
 """
 
 
 def queue_key(prefix: str, topic: int) -> str:
     return f"{prefix}:{topic}"
+
+
+def fresh_part_key(prefix: str, topic: int) -> str:
+    return f"{prefix}:{topic}:fresh"
 
 
 def _ranked_key(prefix: str, topic: int, partition: int) -> str:
@@ -96,6 +107,11 @@ def read_queue(client, prefix: str, topic: int) -> list[tuple[int, float]]:
     """A topic's queue, best first: ``[(video_id, score)]``."""
     rows = client.zrevrange(queue_key(prefix, topic), 0, -1, withscores=True)
     return [(int(m), float(s)) for m, s in rows]
+
+
+def read_fresh(client, prefix: str, topic: int) -> set[int]:
+    """The videos of a topic's queue that are there as fresh ones."""
+    return {int(m) for m in client.zrange(fresh_part_key(prefix, topic), 0, -1)}
 
 
 class QueueStore:
@@ -135,7 +151,7 @@ class QueueStore:
         args = [ranked_cap(s), s.queue_length, repr(float(s.fresh_share)), s.min_fresh, fresh_cap(s)]
         parts = range(s.partitions)
         for t in topics:
-            keys = [queue_key(self.prefix, t)]
+            keys = [queue_key(self.prefix, t), fresh_part_key(self.prefix, t)]
             keys += [_ranked_key(self.prefix, t, p) for p in parts]
             keys += [_fresh_key(self.prefix, t, p) for p in parts]
             self._merge(keys=keys, args=args, client=pipe)

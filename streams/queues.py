@@ -129,16 +129,21 @@ def candidates(
     )
 
 
-def merge(parts: Iterable[Candidates], s: StreamSettings) -> dict[int, float]:
-    """The queue ``{video_id: score}`` from every partition's candidates of one topic."""
+def merge_parts(parts: Iterable[Candidates], s: StreamSettings) -> tuple[dict[int, float], dict[int, float]]:
+    """The ranked and the fresh part ``{video_id: score}`` of a topic's queue from every partition's
+    candidates."""
     parts = list(parts)
     ranked = sorted(((sc, v) for p in parts for v, sc in p.ranked.items()), key=lambda t: (-t[0], t[1]))
     fresh = sorted((key, v, sc) for p in parts for v, (key, sc) in p.fresh.items())
     n_r = min(len(ranked), ranked_cap(s))
     n_f = min(len(fresh), s.queue_length - n_r, fresh_want(n_r, s))
-    queue = {video: score for score, video in ranked[:n_r]}
-    queue.update({video: score for _, video, score in fresh[:n_f]})
-    return queue
+    return {video: score for score, video in ranked[:n_r]}, {video: score for _, video, score in fresh[:n_f]}
+
+
+def merge(parts: Iterable[Candidates], s: StreamSettings) -> dict[int, float]:
+    """The queue ``{video_id: score}`` from every partition's candidates of one topic."""
+    ranked, fresh = merge_parts(parts, s)
+    return ranked | fresh
 
 
 def build_queue(

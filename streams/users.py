@@ -4,10 +4,9 @@ The video stage owns videos, not users, so every batch it sends each click as ``
 event_hash, [topic ids], ts]`` to the internal ``<app_id>-user-clicks`` topic, on the partition
 ``user_id % stream.partitions`` (a ``group_by`` user done once per batch, not per event). This stage
 keeps each user's last N1 clicks in the ``user_clicks`` table (newest first by event time, deduplicated by
-event hash,
-so a redelivered batch changes nothing), writes them whole to the Redis list ``<user_prefix>:<user_id>``
-(``DEL`` + ``RPUSH`` in one MULTI) and pushes the user's top N2 topics over them to Feast's
-``user_topic_profile``.
+event hash, so a redelivered batch changes nothing), writes them whole to the Redis list
+``<user_prefix>:<user_id>`` and their topic counts to the hash ``<user_prefix>:<user_id>:topics`` (one
+MULTI), and pushes the user's top N2 topics over them to Feast's ``user_topic_profile``.
 """
 
 from __future__ import annotations
@@ -46,9 +45,7 @@ def add_clicks(entries: list, clicks: Iterable[list], limit: int) -> list:
 
 def top_topics(entries: Iterable[list], n: int) -> list[int]:
     """The ``n`` topics with most votes over the clicked videos (ties: smaller id), padded with -1."""
-    votes: Counter[int] = Counter()
-    for e in entries:
-        votes.update(e[TOPICS])
+    votes = topic_counts(entries)
     top = [t for t, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))][:n]
     return top + [-1] * (n - len(top))
 
@@ -133,14 +130,27 @@ class UserStage:
             self.redis.mset({m: 1 for m in marks})
 
 
+def topic_counts(entries: Iterable[list]) -> Counter[int]:
+    """How many of the clicked videos carry each topic."""
+    votes: Counter[int] = Counter()
+    for e in entries:
+        votes.update(e[TOPICS])
+    return votes
+
+
 def write_user_lists(client, prefix: str, users: dict[int, list], *, chunk: int = 500) -> None:
-    """Replace each user's Redis list with the videos of its entries (MULTI: ``DEL`` + ``RPUSH``)."""
+    """Replace each user's Redis list with the videos of its entries and the hash
+    ``<prefix>:<user>:topics`` with their topic counts (MULTI: ``DEL`` + ``RPUSH`` + ``HSET``), so that
+    candidate generation reads both in the script that picks the user's topics."""
     items = list(users.items())
     for i in range(0, len(items), chunk):
         pipe = client.pipeline(transaction=True)
         for user, entries in items[i : i + chunk]:
             key = f"{prefix}:{user}"
-            pipe.delete(key)
+            pipe.delete(key, f"{key}:topics")
             if entries:
                 pipe.rpush(key, *[e[VIDEO] for e in entries])
+            votes = topic_counts(entries)
+            if votes:
+                pipe.hset(f"{key}:topics", mapping=votes)
         pipe.execute()

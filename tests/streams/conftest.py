@@ -185,12 +185,17 @@ class StreamCase:
         return {u: [v for *_, v in sorted(r, reverse=True)[:128]] for u, r in rows.items()}
 
     def mismatched_users(self, client) -> list[int]:
-        want = self.expected_users()
-        return [
-            u
-            for u, vids in want.items()
-            if [int(x) for x in client.lrange(f"{self.user_prefix}:{u}", 0, -1)] != vids
-        ]
+        """Users whose click list or topic counts (``<user_prefix>:<user>:topics``) differ from the log's."""
+        from collections import Counter
+
+        bad = []
+        for u, vids in self.expected_users().items():
+            key = f"{self.user_prefix}:{u}"
+            votes = Counter(t for v in vids for t in self.topics.get(v, ()))
+            got_votes = {int(t): int(n) for t, n in client.hgetall(f"{key}:topics").items()}
+            if [int(x) for x in client.lrange(key, 0, -1)] != vids or got_votes != dict(votes):
+                bad.append(u)
+        return bad
 
     def changelog_counts(self) -> dict[int, tuple[int, int]]:
         from streams.rebuild import read_table

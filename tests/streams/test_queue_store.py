@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mtl.settings import StreamSettings
-from streams.queue_store import QueueStore, read_queue
-from streams.queues import Prior, candidates, merge
+from streams.queue_store import QueueStore, read_fresh, read_queue
+from streams.queues import Prior, candidates, merge, merge_parts
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +37,8 @@ def test_redis_merge_equals_python_merge(redis_client, unique_name, sampling):
         got = read_queue(redis_client, s.queue_prefix, 4)
         assert dict(got) == expected
         assert [v for v, _ in got] == sorted(expected, key=lambda v: (expected[v], str(v)), reverse=True)
+        fresh = merge_parts(parts, s)[1]
+        assert fresh and read_fresh(redis_client, s.queue_prefix, 4) == set(fresh)
     # idempotent: writing the same state again changes nothing
     pipe = redis_client.pipeline(transaction=False)
     for p, cand in enumerate(parts):
