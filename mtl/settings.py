@@ -130,8 +130,8 @@ class StreamSettings(_Section):
         gt=0,
         description="Kafka consumer-group session timeout: how soon a dead worker's partitions move on.",
     )
-    batch_size: int = Field(2000, ge=1, description="Events per stream.take batch.")
-    batch_timeout_s: float = Field(0.2, gt=0, description="Longest wait to fill a stream.take batch.")
+    batch_size: int = Field(2000, ge=1, description="Most events per stream.take_events batch.")
+    batch_timeout_s: float = Field(0.2, gt=0, description="A batch closes this long after it opened.")
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
     max_clock_skew_s: float = Field(
         86400.0, ge=0, description="Event times further in the future are absurd."
@@ -162,6 +162,15 @@ class StreamSettings(_Section):
         description="While events flow, the prior is refitted (and all queues rewritten) only when its mean "
         "moved by more than this relative amount; an idle refresh always refits exactly.",
     )
+    stall_timeout_s: float | None = Field(
+        60.0,
+        gt=0,
+        description="A worker whose partitions have unread events but that took none for this long exits "
+        "(and is restarted); None: never.",
+    )
+    global_refresh_s: float = Field(
+        60.0, gt=0, description="How often the group's leader rewrites the cold-start queue <prefix>:global."
+    )
     full_refresh_s: float = Field(
         5.0, gt=0, description="Every so often all queues are rewritten with the current prior."
     )
@@ -181,6 +190,31 @@ class RankerSettings(_Section):
     history_clicks: int = Field(128, ge=1, description="N_1, recent clicks that vote for topics.")
     top_topics: int = Field(4, ge=1, description="N_2, topics a user's candidates come from.")
     candidates: int = Field(600, ge=1, description="N_3, candidates pulled from the topic queues.")
+    model_path: Path | None = Field(
+        None,
+        description="Trained ranker directory to score with; None: <artifact_dir>/ranker/default when it "
+        "holds one, else the smoothed CTR.",
+    )
+    catalogue: Path | None = Field(
+        None,
+        description="Data set directory (videos.parquet) whose titles, tags and covers the topic explorer "
+        "shows; None: the demo corpus when it exists.",
+    )
+    serve_host: str = Field("127.0.0.1", description="Interface `mtl serve` listens on.")
+    serve_port: int = Field(8000, ge=0, le=65535, description="Port of `mtl serve` (0: any free one).")
+    default_k: int = Field(10, ge=1, description="Recommendations returned when a request names no k.")
+    redis_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        description="Connect/read timeout of the service's Redis clients: how long an outage can hold a "
+        "request before it is answered 503.",
+    )
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        description="Intra-op threads of a model scorer; one request's N3 rows are too few to split (on 2 "
+        "busy cores 2 threads took 68 ms where 1 took 7 ms).",
+    )
 
 
 def _existing_file(path: Path | None) -> Path | None:

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from pathlib import Path
 
 import faust
+from faust.types import TP
 
 from mtl.connections import faust_broker_credentials, redis_client
+from mtl.errors import first_line
 from mtl.settings import get_settings
 
 log = logging.getLogger("streams.app")
@@ -105,23 +109,65 @@ def _stages():
         redis_client=client,
         send_dead_letter=_send_dead_letter,
         send_clicks=_send_clicks,
+        owned=lambda: _owned(S.events_topic),
+        seek=_seeker(S.events_topic),
     )
-    return videos, UserStage(table=user_clicks, settings=settings, redis_client=client)
+    users = UserStage(
+        table=user_clicks,
+        settings=settings,
+        redis_client=client,
+        owned=lambda: _owned(USER_CLICKS_TOPIC),
+        seek=_seeker(USER_CLICKS_TOPIC),
+    )
+    return videos, users
+
+
+def _seeker(topic: str):
+    async def seek(partition: int, offset: int) -> None:
+        await app.consumer.seek_wait({TP(topic, partition): offset})  # runs in the consumer's thread
+
+    return seek
+
+
+def _owned(topic: str) -> set[int]:
+    """Partitions of ``topic`` this worker is active for (a memory store also holds standby keys)."""
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
 
 
 video_stage, user_stage = _stages()
 
 
+def _abandon(what: str, exc: BaseException) -> None:
+    """A batch that did not finish must not be acknowledged: leave at once, so it is redelivered.
+
+    ``take_events`` acknowledges a batch's events when its generator closes, even when the batch raised
+    or was cancelled (a rebalance can cancel an agent mid-batch), which would drop those events. The
+    supervisor restarts the worker; the count fence makes the redelivery exact.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        log.warning("%s batch interrupted; exiting so that its events are redelivered", what)
+    else:
+        log.exception("%s batch failed; exiting so that its events are redelivered", what)
+    logging.shutdown()
+    os._exit(0 if app.should_stop else 70)
+
+
 @app.agent(events_topic)
 async def process_events(stream):
     async for events in stream.take_events(S.batch_size, within=S.batch_timeout_s):
-        await video_stage.handle(events)
+        try:
+            await video_stage.handle(events)
+        except BaseException as exc:  # noqa: BLE001 - see _abandon
+            _abandon("video", exc)
 
 
 @app.agent(user_clicks_topic)
 async def process_user_clicks(stream):
     async for events in stream.take_events(S.batch_size, within=S.batch_timeout_s):
-        await user_stage.handle(events)
+        try:
+            await user_stage.handle(events)
+        except BaseException as exc:  # noqa: BLE001 - see _abandon
+            _abandon("user", exc)
 
 
 @app.timer(interval=S.full_refresh_s)
@@ -130,11 +176,119 @@ async def refresh():
     await user_stage.refresh()
 
 
+class _Watchdog:
+    """Ends a worker whose stages stopped taking events while their partitions have unread ones.
+
+    Faust has known races around rebalances and recovery after which a stream can sit idle with events
+    unread (e.g. faust-streaming issue #596); the supervisor (or the container's restart policy) starts
+    a fresh worker, and the positions stored with the state make the restart exact.
+    """
+
+    def __init__(self, timeout_s: float | None) -> None:
+        self.timeout_s = timeout_s
+        self.seen: tuple = ()
+        self.since = time.monotonic()
+        self.lagging = None
+
+    async def check(self) -> None:
+        now = time.monotonic()
+        if self.timeout_s is None or app.rebalancing or app.in_recovery:
+            self.since = now
+            return
+        stages = ((S.events_topic, video_stage.positions), (USER_CLICKS_TOPIC, user_stage.positions))
+        lagging = False
+        for topic, positions in stages:
+            tps = [TP(topic, p) for p in sorted(_owned(topic))]
+            if not tps:
+                continue
+            ends = await app.consumer.highwaters(*tps)
+            lagging |= any((ends.get(tp) or 0) > positions.next.get(tp.partition, 0) for tp in tps)
+        self.lagging = lagging
+        seen = tuple(tuple(sorted(p.next.items())) for _, p in stages)
+        if not lagging or seen != self.seen:
+            self.seen, self.since = seen, now
+        elif now - self.since > self.timeout_s:
+            log.error(
+                "no events taken for %.0f s while partitions have unread ones; exiting", now - self.since
+            )
+            logging.shutdown()
+            os._exit(70)
+
+
+_watchdog = _Watchdog(S.stall_timeout_s)
+
+
+@app.timer(interval=S.global_refresh_s)
+async def global_queue():
+    # one writer per consumer group: the owner of the events topic's partition 0 (Faust's own leader
+    # election needs an extra topic and a rebalance listener of its own)
+    if 0 not in _owned(S.events_topic):
+        return
+    from streams.global_queue import write_global_queue
+
+    try:
+        await asyncio.to_thread(write_global_queue, video_stage.redis, S)
+    except Exception as exc:  # noqa: BLE001 - a Redis hiccup must not stop the worker; next round retries
+        log.warning("cold-start queue not written: %s", first_line(exc))
+
+
+@app.task
+async def watchdog():
+    # a loop, not a timer: asking the broker for end offsets can take seconds
+    while not app.should_stop:
+        await asyncio.sleep(2.0)
+        try:
+            await video_stage.positions.retry_rewinds()
+            await user_stage.positions.retry_rewinds()
+            await _watchdog.check()
+        except Exception as exc:  # noqa: BLE001 - e.g. the broker away for a moment: look again later
+            log.warning("watchdog: %s", first_line(exc))
+
+
+@app.task
+async def _stack_dumps() -> None:
+    """``kill -USR1 <worker pid>`` logs where the agents wait (for diagnosing a stalled worker)."""
+    import io
+    import signal
+
+    def dump() -> None:
+        import gc
+        import types
+
+        out = io.StringIO()
+        for obj in gc.get_objects():  # agents run inside Faust's actor wrappers: find our coroutines
+            if isinstance(obj, types.CoroutineType) and obj.cr_code.co_name.startswith("process_"):
+                coro, chain = obj, []
+                while coro is not None:
+                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+                    if frame is not None:
+                        chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                    coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+                print(obj.cr_code.co_name, *chain, sep="\n  ", file=out)
+        c = app.consumer
+        print(
+            f"rebalancing={app.rebalancing} in_recovery={app.in_recovery} flow_active={c.flow_active}",
+            f"assignment={sorted(c.assignment())}",
+            f"paused={sorted(getattr(c, '_paused_partitions', ()))}",
+            f"active={sorted(getattr(c, '_active_partitions', None) or ())}",
+            f"read_offset={dict(c._read_offset)}",
+            f"video_next={video_stage.positions.next} user_next={user_stage.positions.next}",
+            f"flow_control_active={getattr(app.flow_control, 'is_active', lambda: '?')()}",
+            f"watchdog: lagging={_watchdog.lagging} idle_s={time.monotonic() - _watchdog.since:.1f}",
+            sep="\n",
+            file=out,
+        )
+        log.warning("agents wait at:\n%s", out.getvalue())
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+
 @app.on_rebalance_complete.connect
 async def _after_rebalance(sender, **kwargs) -> None:
     # tables were recovered for the new assignment: rebuild indexes, rewrite owned Redis state whole
     video_stage.reset()
     user_stage.needs_rewrite = True
+    user_stage.users = None
 
 
 def main() -> None:

@@ -6,9 +6,10 @@ Key layout (``P`` = ``stream.queue_prefix``):
   (candidate generation, the topic explorer) only ever read this key and the next.
 - ``P:<topic>:fresh``: the fresh part of that queue (same members and scores), so readers can tell fresh
   videos from ranked ones and sample them separately.
-- ``P:<topic>:r:<partition>``: that Kafka partition's ranked candidates (score: smoothed CTR).
-- ``P:<topic>:f:<partition>``: its fresh candidates, member ``"<video_id>|<smoothed CTR>"``, score the
-  fresh sort key (see :mod:`streams.queues`).
+- ``P:<topic>:r:<partition>``: every ranked video of that Kafka partition (score: smoothed CTR).
+- ``P:<topic>:f:<partition>``: every fresh one, member ``"<video_id>|<smoothed CTR>"``, score the fresh
+  sort key (see :mod:`streams.queues`). Both are uncapped, so a batch only writes the videos it changed
+  and Redis picks each partition's best when it merges.
 - ``P:totals``: hash ``partition -> "exposures clicks"``, the counts that fit the global prior.
 - ``P:alive:<partition>``: written after a partition's state was written whole; when it is gone (Redis
   was wiped or flushed), the owner rewrites everything it knows.
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from mtl.settings import StreamSettings
-from streams.queues import Candidates, fresh_cap, ranked_cap
+from streams.queues import Candidates, Entry, fresh_cap, ranked_cap
 
 # KEYS: queue, fresh part of the queue, P ranked candidate keys, P fresh candidate keys.
 # ARGV: ranked cap, queue length, fresh share, min fresh, fresh cap.
@@ -100,7 +101,36 @@ def _fresh_key(prefix: str, topic: int, partition: int) -> str:
 
 
 def _fresh_members(c: Candidates) -> dict[str, float]:
-    return {f"{v}|{sc!r}": key for v, (key, sc) in c.fresh.items()}
+    return {fresh_member(v, sc): key for v, (key, sc) in c.fresh.items()}
+
+
+def fresh_member(video: int, score: float) -> str:
+    return f"{video}|{score!r}"
+
+
+class CellChanges:
+    """Changes to one ``(topic, partition)``'s candidate keys, gathered over a batch."""
+
+    __slots__ = ("ranked_add", "ranked_del", "fresh_add", "fresh_del")
+
+    def __init__(self) -> None:
+        self.ranked_add: dict[str, float] = {}
+        self.ranked_del: list[str] = []
+        self.fresh_add: dict[str, float] = {}
+        self.fresh_del: list[str] = []
+
+    def move(self, video: int, old: Entry, new: Entry) -> None:
+        """Record that ``video`` went from entry ``old`` to ``new`` (see :func:`streams.queues.entry`)."""
+        if old is not None:
+            if len(old) == 2:
+                self.fresh_del.append(fresh_member(video, old[1]))
+            elif new is None or len(new) == 2:
+                self.ranked_del.append(str(video))
+        if new is not None:
+            if len(new) == 1:
+                self.ranked_add[str(video)] = new[0]
+            else:
+                self.fresh_add[fresh_member(video, new[1])] = new[0]
 
 
 def read_queue(client, prefix: str, topic: int) -> list[tuple[int, float]]:
@@ -144,6 +174,19 @@ class QueueStore:
             pipe.zrem(fk, *gone)
         if added:
             pipe.zadd(fk, added)
+
+    def apply_changes(self, pipe, changes: Mapping[tuple[int, int], CellChanges]) -> None:
+        """Write a batch's entry changes: at most four commands per ``(topic, partition)``."""
+        for (topic, partition), ch in changes.items():
+            rk, fk = _ranked_key(self.prefix, topic, partition), _fresh_key(self.prefix, topic, partition)
+            if ch.ranked_del:
+                pipe.zrem(rk, *ch.ranked_del)
+            if ch.ranked_add:
+                pipe.zadd(rk, ch.ranked_add)
+            if ch.fresh_del:
+                pipe.zrem(fk, *ch.fresh_del)
+            if ch.fresh_add:
+                pipe.zadd(fk, ch.fresh_add)
 
     def merge(self, pipe, topics: Iterable[int]) -> None:
         """Rebuild ``P:<topic>`` from every partition's candidates (one atomic script per topic)."""

@@ -108,25 +108,45 @@ class Candidates:
     fresh: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
+Entry = tuple[float] | tuple[float, float] | None
+"""A video's place in a topic: ``(ctr,)`` ranked, ``(fresh sort key, ctr)`` fresh, ``None`` removed."""
+
+
+def entry(topic: int, video: int, e: float, c: float, prior: Prior, s: StreamSettings) -> Entry:
+    """Where the τ1/τ2 rules put one video of ``topic``."""
+    score = smoothed_ctr(e, c, prior)
+    if e >= s.min_exposures:
+        return (score,) if score >= s.min_ctr else None
+    return (fresh_sort_key(topic, video, e, c, prior, s), score)
+
+
 def candidates(
-    topic: int, members: Iterable[tuple[int, float, float]], prior: Prior, s: StreamSettings
+    topic: int,
+    members: Iterable[tuple[int, float, float]],
+    prior: Prior,
+    s: StreamSettings,
+    *,
+    capped: bool = True,
 ) -> Candidates:
-    """The candidates among ``(video_id, exposures, clicks)`` of one topic (one partition's videos)."""
+    """The candidates among ``(video_id, exposures, clicks)`` of one topic (one partition's videos).
+
+    ``capped=False`` keeps every ranked and fresh video (what the worker stores: Redis picks the best).
+    """
     ranked: list[tuple[float, int]] = []
     fresh: list[tuple[float, int, float]] = []
     for video, e, c in members:
-        score = smoothed_ctr(e, c, prior)
-        if e >= s.min_exposures:
-            if score >= s.min_ctr:
-                ranked.append((score, video))
+        place = entry(topic, video, e, c, prior, s)
+        if place is None:
+            continue
+        if len(place) == 1:
+            ranked.append((place[0], video))
         else:
-            fresh.append((fresh_sort_key(topic, video, e, c, prior, s), video, score))
-    ranked.sort(key=lambda t: (-t[0], t[1]))
-    fresh.sort()
-    return Candidates(
-        {video: score for score, video in ranked[: ranked_cap(s)]},
-        {video: (key, score) for key, video, score in fresh[: fresh_cap(s)]},
-    )
+            fresh.append((place[0], video, place[1]))
+    if capped:
+        ranked.sort(key=lambda t: (-t[0], t[1]))
+        fresh.sort()
+        ranked, fresh = ranked[: ranked_cap(s)], fresh[: fresh_cap(s)]
+    return Candidates({video: score for score, video in ranked}, {v: (key, sc) for key, v, sc in fresh})
 
 
 def merge_parts(parts: Iterable[Candidates], s: StreamSettings) -> tuple[dict[int, float], dict[int, float]]:

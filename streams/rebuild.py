@@ -22,7 +22,8 @@ def changelog_topic(settings: Settings, table: str) -> str:
 def read_table(
     bootstrap_servers: str, topic: str, *, settings: Settings | None = None, timeout_s: float = 30.0
 ) -> dict:
-    """The latest value of every key of a Faust changelog topic (JSON keys and values)."""
+    """The latest value of every state key of a Faust changelog topic (JSON keys and values); the
+    stages' input positions (:mod:`streams.positions`) are left out."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
@@ -30,6 +31,7 @@ def read_table(
     from mtl.connections import kafka_python_kwargs
     from mtl.errors import ServiceError
     from mtl.settings import get_settings
+    from streams.positions import state_items
 
     security = kafka_python_kwargs(settings or get_settings())
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False, **security)
@@ -53,7 +55,7 @@ def read_table(
                         out.pop(key, None)
                     else:
                         out[key] = json.loads(r.value)
-        return out
+        return dict(state_items(out.items()))
     finally:
         consumer.close()
 
@@ -68,11 +70,12 @@ class RebuildReport:
 def rebuild_queues(settings: Settings) -> RebuildReport:
     """Rewrite every queue, candidate set, total and user list from the changelogs."""
     from mtl.connections import redis_client
+    from streams.global_queue import write_global_queue
     from streams.queue_store import QueueStore
     from streams.queues import fit_prior
     from streams.topics import TopicResolver
     from streams.users import write_user_lists
-    from streams.videos import cell_candidates, index_records
+    from streams.videos import partition_candidates, partition_totals
 
     s = settings.stream
     bootstrap = settings.kafka_bootstrap_servers
@@ -80,16 +83,17 @@ def rebuild_queues(settings: Settings) -> RebuildReport:
     users = read_table(bootstrap, changelog_topic(settings, "user_clicks"), settings=settings)
     resolver = TopicResolver(settings)
     resolver.resolve(list(counts))
-    members, totals = index_records(counts, resolver.cache)
+    totals = partition_totals(counts)
     exposures, clicks = (sum(t[i] for t in totals.values()) for i in (0, 1))
     prior = fit_prior(exposures, clicks, s.prior_strength)
     client = redis_client(settings)
     try:
         store = QueueStore(client, s)
-        new = {cell: cell_candidates(cell, members, counts, prior, s) for cell in members}
+        new = partition_candidates(counts, resolver.cache, prior, s)
         # the liveness marks are left alone: running workers rewrite from their live state as well
         store.write_whole(new, {p: tuple(t) for p, t in totals.items()}, [])
         write_user_lists(client, s.user_prefix, users)
+        write_global_queue(client, s)
     finally:
         client.close()
     return RebuildReport(videos=len(counts), topics=len({t for t, _ in new}), users=len(users))

@@ -20,6 +20,7 @@ import orjson
 
 from mtl.errors import first_line
 from mtl.settings import Settings
+from streams.positions import Positions, cannot_seek, position_key, state_items
 from streams.tables import put
 
 log = logging.getLogger("streams.users")
@@ -53,23 +54,37 @@ def top_topics(entries: Iterable[list], n: int) -> list[int]:
 class UserStage:
     """Consumes batches of repartitioned clicks; owns the ``user_clicks`` table of its partitions."""
 
-    def __init__(self, *, table, settings: Settings, redis_client) -> None:
+    def __init__(self, *, table, settings: Settings, redis_client, owned=None, seek=None) -> None:
         self.table = table
         self.settings = settings
         self.s = settings.stream
         self.redis = redis_client
+        self.owned_partitions = owned  # () -> active partitions; None: every key of the table
         self.needs_rewrite = True
+        self.users: dict[int, list] | None = None
+        self.positions = Positions(
+            seek=seek or cannot_seek, gaps=self.s.processing_guarantee == "at_least_once"
+        )
         self.owned: set[int] = set()
         self.feast_errors = 0
 
     async def handle(self, events) -> None:
-        data = self.table.data
+        if self.users is None:  # after (re)assignment; then our own copy (see VideoStage._reindex)
+            active = self.owned_partitions() if self.owned_partitions is not None else None
+            n = self.s.partitions
+            items = list(self.table.data.items())
+            self.positions.load(items, active)
+            self.users = {u: e for u, e in state_items(items) if active is None or u % n in active}
+        data = self.users
         by_user: dict[int, tuple[int, list]] = {}
         for ev in events:
-            partition = ev.message.partition
+            partition, offset = ev.message.partition, ev.message.offset
+            if not self.positions.admit(partition, offset):
+                continue
             self.owned.add(partition)
             for click in orjson.loads(ev.value):
                 by_user.setdefault(click[0], (partition, []))[1].append(click[1:])
+        await self.positions.seek_pending()
         changed = {}
         for user, (partition, clicks) in by_user.items():
             old = data.get(user) or []
@@ -77,7 +92,10 @@ class UserStage:
             if new != old:
                 changed[user] = (partition, new)
         for user, (partition, entries) in changed.items():
+            data[user] = entries
             put(self.table, partition, user, entries)
+        for p, offset in self.positions.moved().items():  # after the records: see streams.positions
+            put(self.table, p, position_key(p), offset)
         if changed:
             await asyncio.to_thread(self._write, {u: e for u, (_, e) in changed.items()})
 
@@ -120,7 +138,7 @@ class UserStage:
             self.needs_rewrite = False
         if not lost:
             return
-        data = self.table.data
+        data = self.users if self.users is not None else dict(state_items(self.table.data.items()))
         users = {u: e for u, e in data.items() if u % self.s.partitions in lost}
         await asyncio.to_thread(self._rewrite, users, [marks[p] for p in lost])
 

@@ -9,9 +9,10 @@ One batch (``stream.take_events``) of the video-keyed events topic:
 3. published videos get topics (:class:`streams.topics.TopicResolver`: topic model, batched, pushed to
    Feast; else the topics file / Feast) and, like every counted video, are indexed under
    ``(topic, partition)``;
-4. every ``(topic, partition)`` touched gets its candidates rebuilt from the table with the prior of the
-   current epoch, the difference goes to Redis and each touched topic's queue is merged
-   (:class:`streams.queue_store.QueueStore`); per-partition totals and counters go along;
+4. every changed video gets its place in each of its topics (ranked, fresh or removed) under the prior of
+   the current epoch; what moved goes to Redis and each touched topic's queue is merged
+   (:class:`streams.queue_store.QueueStore`), so a batch costs O(videos it changed), not O(topic size);
+   per-partition totals and counters go along;
 5. clicks go to the user stage, repartitioned by user (:mod:`streams.users`); per-video stats go to
    Feast's ``video_stats`` in one push per batch.
 
@@ -42,8 +43,9 @@ from streams.counts import (
     new_record,
 )
 from streams.events import Click, Rejected, VideoPublished, dead_letter, parse_event
-from streams.queue_store import QueueStore
-from streams.queues import Candidates, Prior, candidates, fit_prior, smoothed_ctr
+from streams.positions import Positions, cannot_seek, position_key, state_items
+from streams.queue_store import CellChanges, QueueStore
+from streams.queues import Candidates, Entry, Prior, candidates, entry, fit_prior, smoothed_ctr
 from streams.tables import put
 from streams.topics import TopicResolver
 
@@ -60,7 +62,16 @@ class VideoStage:
     """
 
     def __init__(
-        self, *, table, settings: Settings, redis_client, send_dead_letter, send_clicks, resolver=None
+        self,
+        *,
+        table,
+        settings: Settings,
+        redis_client,
+        send_dead_letter,
+        send_clicks,
+        owned=None,
+        seek=None,
+        resolver=None,
     ) -> None:
         self.table = table
         self.settings = settings
@@ -70,8 +81,12 @@ class VideoStage:
         self.topics = resolver or TopicResolver(settings)
         self.send_dead_letter = send_dead_letter
         self.send_clicks = send_clicks
-        self.members: dict[Cell, set[int]] = defaultdict(set)
-        self.written: dict[Cell, Candidates] = {}
+        self.owned = owned  # () -> active partitions; None: every key of the table
+        self.positions = Positions(
+            seek=seek or cannot_seek, gaps=self.s.processing_guarantee == "at_least_once"
+        )
+        self.records: dict[int, list] = {}  # video -> count record, loaded from the table after recovery
+        self.entries: dict[tuple[int, int], Entry] = {}  # (topic, video) -> what Redis holds
         self.totals: dict[int, list] = defaultdict(lambda: [0, 0])
         self.prior: Prior | None = None
         self.indexed = False
@@ -83,10 +98,16 @@ class VideoStage:
 
     async def _reindex(self) -> None:
         """Rebuild the in-memory index from the table (first batch, or after a rebalance)."""
-        data = self.table.data
+        # our own copy: Faust's store can be written behind our back by a late changelog echo (seen with
+        # two workers: hot videos' counts went back in time), so it is read only here, after recovery
+        owned = self.owned() if self.owned is not None else None
+        items = list(self.table.data.items())
+        self.positions.load(items, owned)
+        self.records = {v: rec for v, rec in state_items(items) if owned is None or rec[PARTITION] in owned}
+        data = self.records
         await asyncio.to_thread(self.topics.resolve, list(data.keys()))
-        self.members, self.totals = index_records(data, self.topics.cache)
-        self.written = {}
+        self.totals = partition_totals(data)
+        self.entries = {}
         self.indexed = True
         if self.prior is None:
             self.prior = await asyncio.to_thread(self._global_prior)
@@ -99,20 +120,21 @@ class VideoStage:
             c = sum(t[1] for t in self.totals.values())
         return fit_prior(e, c, self.s.prior_strength)
 
-    def _candidates(self, cell: Cell) -> Candidates:
-        return cell_candidates(cell, self.members, self.table.data, self.prior, self.s)
-
     # -- batches -------------------------------------------------------------------------------------
 
     async def handle(self, events) -> None:
         if not self.indexed:
             await self._reindex()
         good = []
+        admit = self.positions.admit
         for ev in events:
+            msg = ev.message
+            if not admit(msg.partition, msg.offset):
+                self.counters["redelivered"] += 1
+                continue
             parsed = parse_event(
                 ev.value, max_bytes=self.s.max_event_bytes, max_skew_s=self.s.max_clock_skew_s
             )
-            msg = ev.message
             if isinstance(parsed, Rejected):
                 self.counters["bad"] += 1
                 await self.send_dead_letter(
@@ -121,7 +143,8 @@ class VideoStage:
                 )
             else:
                 good.append((msg.partition, msg.offset, parsed))
-        data = self.table.data
+        await self.positions.seek_pending()
+        data = self.records
         changed: dict[int, list] = {}
         published: list[VideoPublished] = []
         clicks: list[tuple[int, int, int, float]] = []
@@ -152,26 +175,22 @@ class VideoStage:
             tot[0] += rec[E] - (old[E] if old else 0)
             tot[1] += rec[C] - (old[C] if old else 0)
             touched_partitions.add(p)
+            data[v] = rec
             put(self.table, p, v, rec)
+        for p, offset in self.positions.moved().items():  # after the records: see streams.positions
+            put(self.table, p, position_key(p), offset)
         if published:
             await asyncio.to_thread(self.topics.assign, published)
         await asyncio.to_thread(self.topics.resolve, list(changed))
-        cache = self.topics.cache
-        dirty: set[Cell] = set()
-        for v, rec in changed.items():
-            for t in cache.get(v, ()):
-                cell = (t, rec[PARTITION])
-                self.members[cell].add(v)
-                dirty.add(cell)
         if clicks:
             await self._send_clicks(clicks)
         self.counters["batches"] += 1
         self.batches_since_refresh += 1
         counters, self.counters = self.counters, Counter()
         async with self.lock:
-            new = {cell: self._candidates(cell) for cell in dirty}
+            changes = self._entry_changes(changed)
             totals = {p: tuple(self.totals[p]) for p in touched_partitions}
-            await asyncio.to_thread(self._write, new, totals, counters)
+            await asyncio.to_thread(self._write, changes, totals, counters)
         if self.s.feast_push and changed:
             await asyncio.to_thread(self._push_stats, list(changed))
 
@@ -183,12 +202,28 @@ class VideoStage:
         for p, rows in by_partition.items():
             await self.send_clicks(p, orjson.dumps(rows))
 
-    def _write(self, new: dict[Cell, Candidates], totals, counters) -> None:
+    def _entry_changes(self, changed: dict[int, list]) -> dict[Cell, CellChanges]:
+        """Each changed video's new place in each of its topics, against what Redis holds."""
+        cache, entries, prior, s = self.topics.cache, self.entries, self.prior, self.s
+        changes: dict[Cell, CellChanges] = {}
+        for v, rec in changed.items():
+            for t in cache.get(v, ()):
+                new = entry(t, v, rec[E], rec[C], prior, s)
+                old = entries.get((t, v))
+                if new == old and (t, v) in entries:
+                    continue
+                entries[(t, v)] = new
+                cell = (t, rec[PARTITION])
+                ch = changes.get(cell)
+                if ch is None:
+                    ch = changes[cell] = CellChanges()
+                ch.move(v, old, new)
+        return changes
+
+    def _write(self, changes: dict[Cell, CellChanges], totals, counters) -> None:
         pipe = self.redis.pipeline(transaction=False)
-        for cell, cand in new.items():
-            self.queues.write_candidates(pipe, cell[0], cell[1], cand, self.written.get(cell))
-            self.written[cell] = cand
-        self.queues.merge(pipe, sorted({t for t, _ in new}))
+        self.queues.apply_changes(pipe, changes)
+        self.queues.merge(pipe, sorted({t for t, _ in changes}))
         self.queues.write_totals(pipe, totals)
         self.queues.add_stats(pipe, counters)
         pipe.execute()
@@ -198,7 +233,7 @@ class VideoStage:
 
         from mtl.features import push_video_stats
 
-        data, prior = self.table.data, self.prior
+        data, prior = self.records, self.prior
         recs = [(v, data[v]) for v in videos if v in data]
         now = pd.Timestamp.now(tz="UTC")
         try:
@@ -237,42 +272,39 @@ class VideoStage:
 
     async def _rewrite(self, partitions: set[int]) -> None:
         async with self.lock:
-            cells = [cell for cell in self.members if cell[1] in partitions]
-            new = {cell: self._candidates(cell) for cell in cells}
+            records = {v: rec for v, rec in self.records.items() if rec[PARTITION] in partitions}
+            cells = partition_candidates(records, self.topics.cache, self.prior, self.s)
+            for (t, _), cand in cells.items():
+                self.entries.update({(t, v): (sc,) for v, sc in cand.ranked.items()})
+                self.entries.update({(t, v): place for v, place in cand.fresh.items()})
+            for v in records:  # removed videos: Redis holds nothing for them either
+                for t in self.topics.cache.get(v, ()):
+                    self.entries.setdefault((t, v), None)
             totals = {p: tuple(self.totals[p]) for p in partitions}
-            await asyncio.to_thread(self._write_whole, new, totals, partitions)
-
-    def _write_whole(self, new: dict[Cell, Candidates], totals, partitions) -> None:
-        self.queues.write_whole(new, totals, partitions)
-        self.written.update(new)
+            await asyncio.to_thread(self.queues.write_whole, cells, totals, partitions)
 
     def reset(self) -> None:
         """After a rebalance: the index is rebuilt from the (recovered) table on the next batch."""
         self.indexed = False
 
 
-def index_records(records, topics) -> tuple[dict[Cell, set[int]], dict[int, list]]:
-    """``(topic, partition) -> videos`` and ``partition -> [exposures, clicks]`` of count records."""
-    members: dict[Cell, set[int]] = defaultdict(set)
+def partition_totals(records) -> dict[int, list]:
+    """``partition -> [exposures, clicks]`` over count records (the prior's evidence)."""
     totals: dict[int, list] = defaultdict(lambda: [0, 0])
-    for v, rec in records.items():
-        p = rec[PARTITION]
-        tot = totals[p]
+    for rec in records.values():
+        tot = totals[rec[PARTITION]]
         tot[0] += rec[E]
         tot[1] += rec[C]
+    return totals
+
+
+def partition_candidates(records, topics, prior: Prior, s) -> dict[Cell, Candidates]:
+    """Every ``(topic, partition)``'s uncapped candidates from count records (what Redis holds)."""
+    rows: dict[Cell, list] = defaultdict(list)
+    for v, rec in records.items():
         for t in topics.get(v, ()):
-            members[(t, p)].add(v)
-    return members, totals
-
-
-def cell_candidates(cell: Cell, members, records, prior: Prior, s) -> Candidates:
-    """Candidates of one ``(topic, partition)`` from the count records of its videos."""
-    rows = []
-    for v in members.get(cell, ()):
-        rec = records.get(v)
-        if rec is not None:
-            rows.append((v, rec[E], rec[C]))
-    return candidates(cell[0], rows, prior, s)
+            rows[(t, rec[PARTITION])].append((v, rec[E], rec[C]))
+    return {cell: candidates(cell[0], r, prior, s, capped=False) for cell, r in rows.items()}
 
 
 def _moved(old: Prior | None, new: Prior) -> float:

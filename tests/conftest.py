@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Kafka and Redis of the dev stack, and per-test unique names.
+"""Shared fixtures: the real Kafka and Redis of the dev stack, per-test unique names, and stream worker
+subprocesses with a known event log (``workers``, ``stream_case_factory``).
 
 Integration tests (marked ``integration``) use ``KAFKA_BOOTSTRAP_SERVERS`` / ``REDIS_URL`` when set,
 else the running dev stack, else they bring the dev stack up once for the session and take it down.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,3 +79,262 @@ def kafka_admin(services: Services):
     if created:
         admin.delete_topics(created)
     admin.close()
+
+
+# -- stream worker subprocesses (tests/streams, and the ranker tests that need queues filled by it) --
+
+WORKER = [sys.executable, "-m", "mtl", "stream", "worker"]
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL of its whole process group if it has not exited within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        kill_worker(proc)
+
+
+def kill_worker(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and its supervisor at once (a crashed machine)."""
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class Workers:
+    """``start(env)`` runs `mtl stream worker` with ``env``, output to one log; ``stop(proc)`` ends one."""
+
+    stop = staticmethod(stop_worker)
+    kill = staticmethod(kill_worker)
+
+    def __init__(self, log_path) -> None:
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, env: dict) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            WORKER, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                stop_worker(proc)
+        self.log.close()
+        if any(proc.returncode not in (0, -9, -15, 143) for proc in self.procs):
+            print(self.log_path.read_text()[-5000:])
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Stream workers of one test; every one still running is stopped at teardown."""
+    pool = Workers(tmp_path / "worker.log")
+    yield pool
+    pool.close()
+
+
+class StreamCase:
+    """A replayable synthetic log, the worker environment for it, and checks against batch references.
+
+    References: per-video counts and topic queues (:func:`streams.queues.recompute_queues`) and each
+    user's last N1 clicks by event time; the worker's counts are read back from its table changelog.
+    """
+
+    N_TOPICS = 5
+
+    def __init__(self, *, data, tmp_path, name: str, kafka: str, redis_url: str, partitions: int = 4):
+        import os
+
+        import pandas as pd
+
+        from mtl.settings import StreamSettings
+        from streams.replay import iter_events
+
+        self.data, self.name, self.kafka, self.redis_url = data, name, kafka, redis_url
+        self.partitions = partitions
+        self.events, self.dlq, self.prefix, self.user_prefix = (
+            f"{name}-events",
+            f"{name}-dlq",
+            f"{name}:q",
+            f"{name}:u",
+        )
+        self.topics = self._topics(data.videos)
+        self.topics_file = tmp_path / "video_topics.parquet"
+        pd.DataFrame(
+            {"video_id": list(self.topics), "topic_ids": [list(t) for t in self.topics.values()]}
+        ).to_parquet(self.topics_file)
+        self.records = list(iter_events(data, source="t"))
+        self.settings = StreamSettings(queue_length=40, min_fresh=1, partitions=partitions)
+        self.base_env = dict(
+            os.environ,
+            KAFKA_BOOTSTRAP_SERVERS=kafka,
+            REDIS_URL=redis_url,
+            MTL_STREAM__APP_ID=name,
+            MTL_STREAM__EVENTS_TOPIC=self.events,
+            MTL_STREAM__DEAD_LETTER_TOPIC=self.dlq,
+            MTL_STREAM__QUEUE_PREFIX=self.prefix,
+            MTL_STREAM__USER_PREFIX=self.user_prefix,
+            MTL_STREAM__STALL_TIMEOUT_S="15",  # a stalled Faust stream is restarted within the test's waits
+            MTL_STREAM__TOPICS_FILE=str(self.topics_file),
+            MTL_STREAM__ASSIGN_WITH_MODEL="false",
+            MTL_STREAM__FEAST_PUSH="false",
+            MTL_STREAM__FULL_REFRESH_S="1",
+            MTL_STREAM__PARTITIONS=str(partitions),
+            MTL_STREAM__QUEUE_LENGTH="40",
+            MTL_STREAM__MIN_FRESH="1",  # tiny queues: measure the proportional fresh share
+        )
+        self.tmp_path = tmp_path
+        self.counts, self.expected = self._reference()
+
+    @property
+    def kafka_topics(self) -> list[str]:
+        """Every topic the worker app of this case creates (for deletion after the test)."""
+        internal = ("user-clicks", "video_counts-changelog", "user_clicks-changelog")
+        return [self.events, self.dlq, *(f"{self.name}-{t}" for t in internal)]
+
+    @classmethod
+    def _topics(cls, videos) -> dict[int, tuple[int, ...]]:
+        """Stand-in topic assignment: one topic from the secondary class, a second one for a third."""
+        import zlib
+
+        out = {}
+        for vid, cls_ in zip(videos["video_id"], videos["secondary_class"], strict=True):
+            t = zlib.crc32(str(cls_).encode()) % cls.N_TOPICS
+            out[int(vid)] = (t, (t + 1) % cls.N_TOPICS) if vid % 3 == 0 else (t,)
+        return out
+
+    def env(self, worker: str = "w0", **extra) -> dict:
+        return {**self.base_env, "MTL_STREAM__DATA_DIR": str(self.tmp_path / f"faust-{worker}"), **extra}
+
+    def _reference(self):
+        from streams.queues import recompute_queues
+
+        return recompute_queues(
+            self.data.interactions, self.topics, self.settings, videos=self.data.videos["video_id"].tolist()
+        )
+
+    def produce(self, records=None) -> int:
+        from kafka import KafkaProducer
+
+        from mtl.kafka import ensure_topics
+
+        ensure_topics(self.kafka, {self.events: self.partitions})
+        producer = KafkaProducer(bootstrap_servers=self.kafka, linger_ms=5, batch_size=256 * 1024)
+        records = self.records if records is None else records
+        for key, value in records:
+            producer.send(self.events, key=key, value=value)  # keyed by video: Kafka's partitioner
+        producer.flush()
+        producer.close()
+        return len(records)
+
+    def mismatched_topics(self, client) -> list[int]:
+        from streams.queue_store import read_queue
+
+        bad = []
+        for t, q in self.expected.items():
+            got = read_queue(client, self.prefix, t)
+            want = sorted(q, key=lambda v: (q[v], str(v)), reverse=True)
+            if [v for v, _ in got] != want or any(abs(sc - q[v]) > 1e-12 for v, sc in got):
+                bad.append(t)
+        return bad
+
+    def expected_users(self) -> dict[int, list[int]]:
+        from streams.counts import event_hash
+
+        inter = self.data.interactions
+        clicked = inter[inter["clicked"]]
+        rows: dict[int, list] = {}
+        for row, (u, v, ts) in zip(
+            clicked.index,
+            zip(clicked["user_id"], clicked["video_id"], clicked["ts"], strict=True),
+            strict=True,
+        ):
+            rows.setdefault(int(u), []).append((ts.value / 1e9, event_hash(f"t:c:{int(row)}"), int(v)))
+        return {u: [v for *_, v in sorted(r, reverse=True)[:128]] for u, r in rows.items()}
+
+    def mismatched_users(self, client) -> list[int]:
+        """Users whose click list or topic counts (``<user_prefix>:<user>:topics``) differ from the log's."""
+        from collections import Counter
+
+        bad = []
+        for u, vids in self.expected_users().items():
+            key = f"{self.user_prefix}:{u}"
+            votes = Counter(t for v in vids for t in self.topics.get(v, ()))
+            got_votes = {int(t): int(n) for t, n in client.hgetall(f"{key}:topics").items()}
+            if [int(x) for x in client.lrange(key, 0, -1)] != vids or got_votes != dict(votes):
+                bad.append(u)
+        return bad
+
+    def changelog_counts(self) -> dict[int, tuple[int, int]]:
+        from streams.rebuild import read_table
+
+        table = read_table(self.kafka, f"{self.name}-video_counts-changelog")
+        return {int(v): (rec[0], rec[1]) for v, rec in table.items()}
+
+    def short_partitions(self) -> dict:
+        """Missing exposures per events partition (changelog vs reference), and where they stop."""
+        from kafka.partitioner.default import murmur2
+
+        got = self.changelog_counts()
+        short: dict = {}
+        for v, (e, c) in self.counts.items():
+            g = got.get(v, (0, 0))
+            if g != (e, c):
+                p = (murmur2(str(v).encode()) & 0x7FFFFFFF) % self.partitions
+                short.setdefault(p, []).append((v, g, (e, c)))
+        return {p: (len(rows), rows[:3]) for p, rows in short.items()}
+
+    def counts_upto(self, n: int) -> dict[int, tuple[int, int]]:
+        """Reference per-video counts of the first ``n`` records of the log."""
+        import orjson
+
+        counts: dict[int, list[int]] = {}
+        for _, value in self.records[:n]:
+            ev = orjson.loads(value)
+            rec = counts.setdefault(ev["video_id"], [0, 0])
+            if ev["type"] != "video_published":
+                rec[ev["type"] == "click"] += 1
+        return {v: tuple(r) for v, r in counts.items()}
+
+    def stat(self, client, name: str) -> int:
+        return int(client.hget(f"{self.prefix}:stats", name) or 0)
+
+    @staticmethod
+    def wait(predicate, timeout: float, what: str, procs=(), detail=None) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise AssertionError(f"worker exited with {proc.returncode} while waiting for {what}")
+            if predicate():
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what}: {detail() if detail else ''}")
+
+
+@pytest.fixture
+def stream_case_factory(tmp_path, unique_name):
+    """``make(data, kafka=..., redis_url=...)`` -> :class:`StreamCase` named after the test."""
+
+    def make(data, *, kafka: str, redis_url: str, partitions: int = 4) -> StreamCase:
+        return StreamCase(
+            data=data,
+            tmp_path=tmp_path,
+            name=unique_name,
+            kafka=kafka,
+            redis_url=redis_url,
+            partitions=partitions,
+        )
+
+    return make

@@ -34,6 +34,15 @@ class ModelRegistry:
         versions = self.versions()
         return TopicModel.load(self.root / versions[-1]) if versions else None
 
+    def latest_with_topics(self, corpus: str) -> Path:
+        """The newest version directory holding its ``video_topics`` (what rankers and evaluations read)."""
+        versions = [v for v in self.versions() if (self.root / v / VIDEO_TOPICS_FILE).is_file()]
+        if not versions:
+            raise DataError(
+                f"no topic model for {corpus} under {self.root}: run `mtl learn --corpus {corpus}` first"
+            )
+        return self.root / versions[-1]
+
     def load(self, directory: Path) -> TopicModel:
         if not (Path(directory) / "model.json").is_file():
             raise DataError(f"{directory}: not a topic model directory (model.json missing)")

@@ -70,7 +70,9 @@ def _register() -> None:
     from mtl.cli.eval import eval_group
     from mtl.cli.features import features
     from mtl.cli.learn import assign, learn
+    from mtl.cli.ranker import ranker
     from mtl.cli.register import register
+    from mtl.cli.serve import serve
     from mtl.cli.stream import replay, stream
 
     main.add_command(devstack)
@@ -84,6 +86,8 @@ def _register() -> None:
     main.add_command(features)
     main.add_command(stream)
     main.add_command(replay)
+    main.add_command(ranker)
+    main.add_command(serve)
 
 
 _register()

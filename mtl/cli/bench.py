@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -132,3 +133,80 @@ def bench_stream(
         pstats.Stats(str(prof), stream=text).sort_stats("tottime").print_stats(15)
         click.echo(text.getvalue())
         click.echo(f"written: {prof}")
+
+
+@bench.command(name="candidates")
+@click.option("--topics", type=click.IntRange(min=1), default=2000, show_default=True, help="Topic queues.")
+@click.option(
+    "--queue-length", type=click.IntRange(min=1), default=1000, show_default=True, help="Videos per queue."
+)
+@click.option(
+    "--users", type=click.IntRange(min=1), default=1000, show_default=True, help="Users with N1 clicks."
+)
+@click.option(
+    "--calls",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Timed generate calls (the naive baseline gets as many).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the filled data.")
+def bench_candidates(topics: int, queue_length: int, users: int, calls: int, seed: int) -> None:
+    """Candidate generation: p50/p99 of one Lua round trip vs the naive multi-round-trip client."""
+    from benchmarks.candidates import CandidatesBenchConfig, run
+
+    settings = get_settings()
+    config = CandidatesBenchConfig(
+        topics=topics, queue_length=queue_length, users=users, calls=calls, seed=seed
+    )
+    report = run(settings, config, echo=click.echo)
+    out = settings.artifact_dir / "bench" / "candidates.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    click.echo(f"written: {out}")
+
+
+@bench.command(name="service")
+@click.option(
+    "--requests", type=click.IntRange(min=1), default=1000, show_default=True, help="Timed /recommend calls."
+)
+@click.option(
+    "--candidates", type=click.IntRange(min=1), default=600, show_default=True, help="N3 per request."
+)
+@click.option(
+    "--k", type=click.IntRange(min=1), default=20, show_default=True, help="Videos each request asks for."
+)
+@click.option(
+    "--videos", type=click.IntRange(min=10), default=20_000, show_default=True, help="Videos in Feast."
+)
+@click.option("--topics", type=click.IntRange(min=1), default=100, show_default=True, help="Topic queues.")
+@click.option(
+    "--users", type=click.IntRange(min=1), default=500, show_default=True, help="Users with clicks."
+)
+@click.option(
+    "--model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Saved ranker for the server (default: what `mtl serve` picks).",
+)
+def bench_service(
+    requests: int, candidates: int, k: int, videos: int, topics: int, users: int, model: Path | None
+) -> None:
+    """GET /recommend end to end (real server, HTTP keep-alive) vs the Feast fetch of the same candidates."""
+    from benchmarks.service import ServiceBenchConfig, run
+
+    settings = get_settings()
+    config = ServiceBenchConfig(
+        requests=requests,
+        candidates=candidates,
+        k=min(k, candidates),
+        videos=videos,
+        topics=topics,
+        users=users,
+        model=model,
+    )
+    report = run(settings, config, echo=click.echo)
+    out = settings.artifact_dir / "bench" / "service.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    click.echo(f"written: {out}")

@@ -8,12 +8,7 @@ from topic_learning.data import SyntheticConfig, generate
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Known and open (issue 5): some two-worker runs end with a few hot videos of one worker's partitions
-# short of counts. Work in progress on branch wip/stream-scaling.
-FLAKY = "two-worker runs sometimes lose counts of hot videos (open, see issue 5 notes)"
 
-
-@pytest.mark.xfail(reason=FLAKY, strict=False)
 def test_two_workers_equal_the_batch_recomputation(
     services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory
 ):
@@ -41,7 +36,10 @@ def test_two_workers_equal_the_batch_recomputation(
         90,
         "every event counted",
         procs,
-        lambda: redis_client.hgetall(f"{case.prefix}:stats"),
+        lambda: (
+            redis_client.hgetall(f"{case.prefix}:stats"),
+            case.short_partitions(),
+        ),
     )
     case.wait(
         lambda: not case.mismatched_topics(redis_client) and not case.mismatched_users(redis_client),
