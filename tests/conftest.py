@@ -7,6 +7,7 @@ else the running dev stack, else they bring the dev stack up once for the sessio
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -338,3 +339,37 @@ def stream_case_factory(tmp_path, unique_name):
         )
 
     return make
+
+
+# -- the ranking service's ASGI app on a real HTTP server --
+
+
+@contextlib.contextmanager
+def _serving(app) -> Iterator[str]:
+    import threading
+    import time
+
+    import uvicorn
+
+    from mtl.devstack.process import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def serve_app():
+    """``with serve_app(app) as url:`` runs ``app`` on uvicorn in a thread on a free port."""
+    return _serving

@@ -14,7 +14,6 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,29 +70,6 @@ def chromium_driver() -> Iterator:
         browser.quit()
 
 
-@contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` on uvicorn in a thread on a free port; yields its base URL."""
-    import uvicorn
-
-    from mtl.devstack.process import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 def shot(browser, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / f"explorer-{name}.png"))
@@ -127,7 +103,7 @@ def burst(video: int, n: int, *, after: float) -> list[tuple[bytes, bytes]]:
 
 
 def test_explorer_in_chromium_refreshes_a_topic_live(
-    services, redis_client, kafka_admin, tmp_path, monkeypatch, workers, stream_case_factory
+    services, redis_client, kafka_admin, tmp_path, monkeypatch, workers, stream_case_factory, serve_app
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -165,7 +141,7 @@ def test_explorer_in_chromium_refreshes_a_topic_live(
             ranker={"catalogue": tmp_path / "corpus"},
         )
         tick = time.monotonic()
-        with serving(create_app(settings=settings)) as url, chromium_driver() as browser:
+        with serve_app(create_app(settings=settings)) as url, chromium_driver() as browser:
             wait = WebDriverWait(browser, 30, poll_frequency=0.2)
             browser.get(url + "/")
             rows = browser.find_elements(By.CSS_SELECTOR, "table#topics tbody tr")

@@ -5,10 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -372,29 +369,6 @@ def test_from_settings_scores_with_the_default_model_else_ctr(tmp_path, monkeypa
 # --- the real server: uvicorn in a thread, real Redis, a Feast repo copy, the real generator/fetcher ---
 
 
-@contextlib.contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` on uvicorn in a thread on a free port; yields its base URL."""
-    import uvicorn
-
-    from mtl.devstack.process import free_port
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture
 def world(services, tmp_path, unique_name, monkeypatch):
     """A small world in the real Redis (unique prefixes) and a Feast repo copy (unique project)."""
@@ -421,7 +395,7 @@ def world(services, tmp_path, unique_name, monkeypatch):
 
 
 @pytest.mark.integration
-def test_real_server_on_real_redis_and_feast(world):
+def test_real_server_on_real_redis_and_feast(world, serve_app):
     import httpx
 
     from ranker.candidates import CandidateGenerator
@@ -430,7 +404,7 @@ def test_real_server_on_real_redis_and_feast(world):
     service = RankingService.from_settings(settings)
     assert service.scorer_name == "ctr" and service.model_path is None
     app = create_app(service, catalogue=Catalogue())
-    with serving(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
         health = http.get("/health")
         assert health.status_code == 200, health.text
         assert health.json()["settings"]["queue_prefix"] == settings.stream.queue_prefix
@@ -482,7 +456,7 @@ def test_real_server_on_real_redis_and_feast(world):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("outage", ["closed port", "hung server"])
-def test_redis_outage_answers_503_not_a_hang(world, outage):
+def test_redis_outage_answers_503_not_a_hang(world, outage, serve_app):
     import httpx
 
     from mtl.devstack.process import free_port
@@ -503,7 +477,7 @@ def test_redis_outage_answers_503_not_a_hang(world, outage):
             }
         )
         service = RankingService.from_settings(down)
-        url = stack.enter_context(serving(create_app(service, catalogue=Catalogue())))
+        url = stack.enter_context(serve_app(create_app(service, catalogue=Catalogue())))
         # the httpx timeout is the bound: a hanging service fails the test instead of stalling it
         http = stack.enter_context(httpx.Client(base_url=url, timeout=10))
         r = http.get("/recommend", params={"user_id": 1})
