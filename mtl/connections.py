@@ -115,3 +115,13 @@ def redis_client(settings: Settings, **kwargs: Any) -> redis.Redis:
 
     tls = redis_tls_kwargs(settings.redis_url, settings.redis)
     return redis.Redis.from_url(settings.redis_url, **{**tls, **kwargs})
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without its password, for logs, /health and ``mtl config show``."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    return parsed._replace(netloc=parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)).geturl()

@@ -324,17 +324,25 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("redis_url", "REDIS_URL", "MTL_REDIS_URL"),
         description="Redis URL (redis:// or rediss://, password in the URL).",
     )
-    feast_repo_path: Path = Field(default_factory=lambda: project_root() / "feature_repo")
-    artifact_dir: Path = Field(default_factory=lambda: project_root() / "artifacts")
+    feast_repo_path: Path = Field(
+        default_factory=lambda: project_root() / "feature_repo",
+        description="Feast repository (feature_repo/).",
+    )
+    artifact_dir: Path = Field(
+        default_factory=lambda: project_root() / "artifacts",
+        description="Models, data sets, rankers and benchmark reports (artifacts/).",
+    )
     data_dir: Path = Field(
         default_factory=lambda: project_root().parent / "shared" / "data",
-        description="Read-only real data sets (KuaiRec, MovieLens).",
+        description="Read-only real data sets (KuaiRec, MovieLens); ../shared/data.",
     )
     run_dir: Path = Field(
         default_factory=lambda: project_root() / ".mtl" / "devstack",
-        description="Dev stack state: addresses, PIDs, logs, service data.",
+        description="Dev stack state: addresses, PIDs, logs, service data (.mtl/devstack/).",
     )
-    cache_dir: Path = Field(default_factory=user_cache_dir, description="Per-user cache (Kafka jars).")
+    cache_dir: Path = Field(
+        default_factory=user_cache_dir, description="Per-user cache (Kafka jars; ~/.cache/mtl-topics)."
+    )
 
     learning: LearningSettings = Field(default_factory=LearningSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)

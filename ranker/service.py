@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlparse
 
 import numpy as np
 import redis
 
+from mtl.connections import redacted_url
 from mtl.errors import ConfigError, ServiceError, first_line
 from mtl.settings import Settings, get_settings
 
@@ -73,15 +73,6 @@ class Ranking:
             "candidates": self.candidates,
             "items": [v.__dict__ for v in self.videos],
         }
-
-
-def redacted_url(url: str) -> str:
-    """``redis_url`` without its password, for /health and logs."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return parsed._replace(netloc=netloc).geturl()
 
 
 def service_redis_client(settings: Settings, *, timeout_s: float) -> redis.Redis:

@@ -64,6 +64,7 @@ def main(config: Path | None) -> None:
 
 def _register() -> None:
     from mtl.cli.bench import bench
+    from mtl.cli.config import config
     from mtl.cli.data import data
     from mtl.cli.demo import demo
     from mtl.cli.devstack import devstack
@@ -76,6 +77,7 @@ def _register() -> None:
     from mtl.cli.stream import replay, stream
 
     main.add_command(devstack)
+    main.add_command(config)
     main.add_command(data)
     main.add_command(demo)
     main.add_command(learn)

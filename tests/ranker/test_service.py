@@ -14,12 +14,13 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from mtl.connections import redacted_url
 from mtl.errors import ServiceError
 from mtl.features.fetch import CandidateFeatures
 from mtl.settings import RankerSettings, load_settings
 from ranker.api import Health, Recommendation, create_app
 from ranker.explorer import Catalogue
-from ranker.service import RankingService, redacted_url
+from ranker.service import RankingService
 
 N3 = 50
 
