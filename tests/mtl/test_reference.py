@@ -14,3 +14,13 @@ def test_every_section_and_env_name_is_listed():
     for section in ("learning", "stream", "ranker", "devstack", "demo", "kafka", "redis"):
         assert f"\n## {section}\n" in text
     assert "`MTL_STREAM__MIN_CTR`" in text and "`MTL_RANKER__CANDIDATES`" in text
+
+
+def test_readme_results_summary_follows_docs_results():
+    from mtl.results import SUMMARY_KEY, results_summary
+
+    root = project_root()
+    readme = (root / "README.md").read_text()
+    begin, end = f"<!-- BEGIN {SUMMARY_KEY} -->", f"<!-- END {SUMMARY_KEY} -->"
+    body = readme[readme.index(begin) + len(begin) : readme.index(end)].strip()
+    assert body == results_summary((root / "docs" / "results.md").read_text()).strip()
