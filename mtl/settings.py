@@ -117,7 +117,11 @@ class StreamSettings(_Section):
     partitions: int = Field(4, ge=1, description="Partitions of the events topic and of the worker's tables.")
     store: Literal["memory", "rocksdb"] = Field(
         "memory",
-        description="Faust table store; rocksdb needs the rocksdict package (not installed by default).",
+        description=(
+            "Faust table store: memory (rebuilt from the changelogs at every start) or rocksdb (one database "
+            "per partition under data_dir, kept across restarts; only the changelog tail is replayed; "
+            "needs the rocksdb extra, pip install '.[rocksdb]', and processing_guarantee at_least_once)."
+        ),
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once", description="Faust processing guarantee; at_least_once relies on event_id dedup."
@@ -182,6 +186,14 @@ class StreamSettings(_Section):
     )
     model_corpus: str = Field("synthetic", description="Corpus whose latest topic model assigns topics.")
     feast_push: bool = Field(True, description="Push video_topics, video_stats and user profiles to Feast.")
+
+    @model_validator(mode="after")
+    def _rocksdb_needs_at_least_once(self) -> StreamSettings:
+        # RocksDB files are written when Kafka acknowledges a changelog record; records of an aborted
+        # transaction are acknowledged too and would land in the files
+        if self.store == "rocksdb" and self.processing_guarantee == "exactly_once":
+            raise ValueError("stream.store=rocksdb needs stream.processing_guarantee=at_least_once")
+        return self
 
 
 class RankerSettings(_Section):

@@ -61,3 +61,13 @@ def test_devstack_address_file_is_read(monkeypatch, tmp_path):
     assert (s.kafka_bootstrap_servers, s.redis_url) == ("127.0.0.1:1", "redis://x:2/0")
     monkeypatch.setenv("REDIS_URL", "redis://env:3/0")  # the environment wins over the file
     assert load_settings().redis_url == "redis://env:3/0"
+
+
+def test_rocksdb_store_refuses_exactly_once():
+    import pytest
+
+    from mtl.errors import ConfigError
+    from mtl.settings import load_settings
+
+    with pytest.raises(ConfigError, match="rocksdb needs"):
+        load_settings(stream={"store": "rocksdb", "processing_guarantee": "exactly_once"})
