@@ -304,13 +304,21 @@ class DevstackSettings(_Section):
 
 
 class DemoSettings(_Section):
-    """Sizes of the corpus that ``mtl demo`` generates."""
+    """The corpus that ``mtl demo`` generates and how much of its log it replays."""
 
-    videos: int = Field(20000, ge=10, description="Synthetic videos.")
-    users: int = Field(5000, ge=1, description="Synthetic users.")
+    videos: int = Field(
+        10000,
+        ge=10,
+        description="Synthetic videos (10,000 keep a first `make demo` within 10 minutes on 2 cores; 20,000 "
+        "take ~11).",
+    )
+    users: int = Field(2500, ge=1, description="Synthetic users.")
     days: int = Field(5, ge=1, description="Days of exposures and publications.")
     seed: int = Field(0, description="Seed of the synthetic corpus.")
     covers: bool = Field(True, description="Render PNG covers.")
+    replay_limit: int = Field(
+        300_000, ge=0, description="Events of the log the demo replays, the first in time order; 0: all."
+    )
 
 
 class Settings(BaseSettings):

@@ -33,7 +33,12 @@ def up() -> None:
 
 @devstack.command()
 def down() -> None:
-    """Stop the services that `mtl devstack up` started."""
+    """Stop the services that `mtl devstack up` started (and a demo's worker and service first)."""
+    from mtl.demo import stop_demo
+
+    demo = stop_demo(get_settings())
+    if demo:
+        click.echo(f"stopped demo: {'; '.join(demo)}")
     stopped = _stack().down()
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
