@@ -67,7 +67,7 @@ class StreamApp(faust.App):
         from streams.bulk import BulkTransport
 
         transport = BulkTransport(self.conf.broker_consumer, self)
-        transport.bulk_batch_size = S.batch_size
+        transport.bulk_batch_size = S.bulk_batch_size
         return transport
 
 

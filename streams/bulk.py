@@ -4,7 +4,7 @@ Faust hands every message on its own through the consumer's fetch loop (two asyn
 the conductor, the stream's queue and ``take_events``; at a few thousand events a second that per-message
 path is most of the worker's CPU, while the video stage itself works per batch. With
 ``stream.consumer=bulk`` the app's consumer takes the records of a *bulk topic* out of each fetch before
-Faust's loop sees them and awaits the topic's handler on them, ``stream.batch_size`` records at a time.
+Faust's loop sees them and awaits the topic's handler on them, ``stream.bulk_batch_size`` records at a time.
 Everything else stays Faust's: the consumer group and assignment, the tables, their changelogs and
 recovery, the other topics' messages, offset commits.
 
@@ -180,4 +180,4 @@ class BulkTransport(faust_aiokafka.Transport):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.bulk_handlers: dict[str, BulkHandler] = {}
-        self.bulk_batch_size = 2000
+        self.bulk_batch_size = 8000
