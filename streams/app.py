@@ -183,6 +183,14 @@ if S.consumer == "bulk":
     # above stays, idle, so that subscription, assignment and acknowledgements are Faust's as before
     app.transport.bulk_handlers[S.events_topic] = _bulk_video_batch
 
+    @app.task
+    async def _announce_bulk() -> None:  # at start: logging is configured by then
+        log.info(
+            "stream.consumer=bulk: %s goes to the video stage in batches of up to %d",
+            S.events_topic,
+            S.bulk_batch_size,
+        )
+
 
 @app.agent(user_clicks_topic)
 async def process_user_clicks(stream):
