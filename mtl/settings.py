@@ -134,7 +134,19 @@ class StreamSettings(_Section):
         gt=0,
         description="Kafka consumer-group session timeout: how soon a dead worker's partitions move on.",
     )
+    consumer: Literal["faust", "bulk"] = Field(
+        "faust",
+        description="How the worker takes the events topic: faust (an agent's stream.take_events) or bulk "
+        "(every fetch of the events topic goes to the video stage as batches, skipping Faust's per-event "
+        "path; Faust keeps the group, tables, recovery and commits).",
+    )
     batch_size: int = Field(2000, ge=1, description="Most events per stream.take_events batch.")
+    bulk_batch_size: int = Field(
+        8000,
+        ge=1,
+        description="Most events per batch with stream.consumer=bulk (a fetch is split into batches of this "
+        "size); larger batches share each touched topic's queue merge among more events.",
+    )
     batch_timeout_s: float = Field(0.2, gt=0, description="A batch closes this long after it opened.")
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
     max_clock_skew_s: float = Field(

@@ -5,10 +5,11 @@ Start it with ``mtl stream worker`` or ``faust -A streams.app worker -l info``; 
 
 Two agents in one app, so N workers in one consumer group split the work by Kafka partition:
 
-- ``process_events`` reads the video-keyed events topic; its ``video_counts`` table is co-partitioned
-  with it (:mod:`streams.videos`). Each worker writes only its partitions' share of every topic queue and
-  merges queues in Redis atomically (:mod:`streams.queue_store`), so queues do not depend on how many
-  workers there are.
+- ``process_events`` reads the video-keyed events topic (with ``stream.consumer=bulk`` the consumer hands
+  its fetched events to the video stage in batches instead, :mod:`streams.bulk`); its ``video_counts``
+  table is co-partitioned with it (:mod:`streams.videos`). Each worker writes only its partitions' share
+  of every topic queue and merges queues in Redis atomically (:mod:`streams.queue_store`), so queues do
+  not depend on how many workers there are.
 - ``process_user_clicks`` reads ``<app_id>-user-clicks``, where the video stage repartitions clicks by
   user; its ``user_clicks`` table is user-keyed (:mod:`streams.users`).
 
@@ -59,6 +60,15 @@ class StreamApp(faust.App):
             dict.fromkeys(names, S.partitions),
             settings=settings,
         )
+
+    def _new_transport(self):
+        if S.consumer != "bulk":
+            return super()._new_transport()
+        from streams.bulk import BulkTransport
+
+        transport = BulkTransport(self.conf.broker_consumer, self)
+        transport.bulk_batch_size = S.bulk_batch_size
+        return transport
 
 
 app = StreamApp(
@@ -159,6 +169,27 @@ async def process_events(stream):
             await video_stage.handle(events)
         except BaseException as exc:  # noqa: BLE001 - see _abandon
             _abandon("video", exc)
+
+
+async def _bulk_video_batch(events) -> None:
+    try:
+        await video_stage.handle(events)
+    except BaseException as exc:  # noqa: BLE001 - see _abandon
+        _abandon("video", exc)
+
+
+if S.consumer == "bulk":
+    # the consumer hands every fetch of the events topic to the video stage (streams.bulk); the agent
+    # above stays, idle, so that subscription, assignment and acknowledgements are Faust's as before
+    app.transport.bulk_handlers[S.events_topic] = _bulk_video_batch
+
+    @app.task
+    async def _announce_bulk() -> None:  # at start: logging is configured by then
+        log.info(
+            "stream.consumer=bulk: %s goes to the video stage in batches of up to %d",
+            S.events_topic,
+            S.bulk_batch_size,
+        )
 
 
 @app.agent(user_clicks_topic)
