@@ -29,8 +29,9 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("consumer", ["bulk", "faust"])
 def test_worker_matches_batch_recomputation(
-    services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory
+    services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory, consumer
 ):
     from kafka import KafkaConsumer
 
@@ -41,7 +42,7 @@ def test_worker_matches_batch_recomputation(
     )
     case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
     kafka_admin.created_topics += case.kafka_topics
-    proc = workers.start(case.env())
+    proc = workers.start(case.env(MTL_STREAM__CONSUMER=consumer))  # both ways of taking the events topic
     t0 = time.monotonic()
     out = replay(
         data,
