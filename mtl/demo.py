@@ -550,10 +550,12 @@ def wait_for_worker(
     progress: bool,
     log_hint: Callable[[], str] = str,
 ) -> WorkerProgress:
-    """Block until the worker has processed ``expected`` events; its rate from first to last batch."""
+    """Block until the worker has processed ``expected`` events and its user stage has taken every click
+    the video stage sent it (user lists and topic counts written); its rate from first to last batch."""
     first: tuple[float, int] | None = None
     last_change = time.monotonic()
     done = 0
+    users_done = 0
     bar = tqdm(total=expected, desc="stream worker", unit="ev", disable=not progress)
     try:
         while True:
@@ -564,7 +566,9 @@ def wait_for_worker(
                 done, last_change = now, time.monotonic()
                 if first is None:
                     first = (time.monotonic(), now)
-            if done >= expected:
+            if counters.get("user_clicks", 0) != users_done:
+                users_done, last_change = counters.get("user_clicks", 0), time.monotonic()
+            if done >= expected and users_done >= counters.get("clicks", 0):
                 break
             if not alive():
                 raise ServiceError(

@@ -96,12 +96,15 @@ class UserStage:
             put(self.table, partition, user, entries)
         for p, offset in self.positions.moved().items():  # after the records: see streams.positions
             put(self.table, p, position_key(p), offset)
-        if changed:
-            await asyncio.to_thread(self._write, {u: e for u, (_, e) in changed.items()})
+        received = sum(len(c) for _, c in by_user.values())
+        if changed or received:
+            await asyncio.to_thread(self._write, {u: e for u, (_, e) in changed.items()}, received)
 
-    def _write(self, users: dict[int, list]) -> None:
+    def _write(self, users: dict[int, list], received: int = 0) -> None:
         write_user_lists(self.redis, self.s.user_prefix, users)
-        if self.s.feast_push:
+        if received:  # next to the video stage's "clicks": how far the user stage has caught up
+            self.redis.hincrby(f"{self.s.queue_prefix}:stats", "user_clicks", received)
+        if self.s.feast_push and users:
             self._push_profiles(users)
 
     def _push_profiles(self, users: dict[int, list]) -> None:

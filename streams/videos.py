@@ -184,6 +184,7 @@ class VideoStage:
         await asyncio.to_thread(self.topics.resolve, list(changed))
         if clicks:
             await self._send_clicks(clicks)
+            self.counters["clicks"] += len(clicks)
         self.counters["batches"] += 1
         self.batches_since_refresh += 1
         counters, self.counters = self.counters, Counter()

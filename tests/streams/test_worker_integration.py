@@ -74,6 +74,8 @@ def test_worker_matches_batch_recomputation(
         return not case.mismatched_topics(redis_client) and not case.mismatched_users(redis_client)
 
     case.wait(converged, 15, "queues and click lists equal to the batch recomputation", [proc])
+    clicks = int(case.data.interactions["clicked"].sum())
+    case.wait(lambda: stat("user_clicks") == stat("clicks") == clicks, 15, "the user stage caught up", [proc])
     elapsed = time.monotonic() - t0
     # fresh share: about fresh_share of each queue that has enough fresh candidates
     counts, s = case.counts, case.settings
