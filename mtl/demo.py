@@ -978,6 +978,8 @@ def _run(
             "MTL_STREAM__ASSIGN_WITH_MODEL": "false",
             "MTL_STREAM__MODEL_CORPUS": dataset.name,
             "MTL_STREAM__DATA_DIR": str(directory / "faust"),
+            # a demo's few hundred queues are cheap to scan: the cold-start queue is there within seconds
+            "MTL_STREAM__GLOBAL_REFRESH_S": "5",
             "MTL_RANKER__CATALOGUE": str(catalogue),
             **({"MTL_RANKER__MODEL_PATH": str(ranker_dir)} if ranker_dir is not None else {}),
         },
