@@ -19,7 +19,6 @@ buckets, so upper bounds; other clients' EVALSHAs in the same seconds would coun
 
 from __future__ import annotations
 
-import gc
 import os
 import time
 import uuid
@@ -28,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from benchmarks.common import delete_prefix, timed_ms
 from mtl.connections import redis_client
 from mtl.errors import ServiceError, first_line
 from mtl.settings import Settings
@@ -130,29 +130,6 @@ def _fill(client, settings: Settings, config: CandidatesBenchConfig, rng: np.ran
     return list(range(c.users))
 
 
-def _delete_prefix(client, prefix: str) -> None:
-    batch = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=5000):
-        batch.append(key)
-        if len(batch) >= 5000:
-            client.unlink(*batch)
-            batch = []
-    if batch:
-        client.unlink(*batch)
-
-
-def _timed(fn: Callable[[int], object], users: list[int], warmup: int) -> np.ndarray:
-    for u in users[:warmup]:
-        fn(u)
-    gc.collect()
-    times = np.empty(len(users))
-    for i, u in enumerate(users):
-        tick = time.perf_counter()
-        fn(u)
-        times[i] = time.perf_counter() - tick
-    return times * 1e3
-
-
 def _evalsha_histogram(client) -> dict[int, int]:
     """Cumulative ``{bucket upper bound (us): calls}`` of the server's EVALSHA latencies."""
     reply = client.execute_command("LATENCY", "HISTOGRAM", "evalsha")
@@ -242,16 +219,16 @@ def run(
                 raise RuntimeError(f"Lua and naive candidates differ for user {u}")
         sizes = [len(gen.generate(u, n=n)) for u in users[:50]]
         sample = rng.choice(users, size=config.calls).tolist()
-        ping_ms = _timed(lambda u: client.ping(), sample, config.warmup)
+        ping_ms = timed_ms(lambda u: client.ping(), sample, config.warmup)
         for u in sample[: config.warmup]:
             gen.generate(u, n=n)
         before = _evalsha_histogram(client)
-        ours_ms = _timed(lambda u: gen.generate(u, n=n), sample, 0)
+        ours_ms = timed_ms(lambda u: gen.generate(u, n=n), sample, 0)
         server = _server_percentiles(before, _evalsha_histogram(client))
-        naive_ms = _timed(lambda u: naive_candidates(client, settings, u, n=n), sample, config.warmup)
-        cold_ms = _timed(lambda u: gen.generate(cold, n=n), [cold] * min(config.calls, 500), config.warmup)
+        naive_ms = timed_ms(lambda u: naive_candidates(client, settings, u, n=n), sample, config.warmup)
+        cold_ms = timed_ms(lambda u: gen.generate(cold, n=n), [cold] * min(config.calls, 500), config.warmup)
     finally:
-        _delete_prefix(client, name)
+        delete_prefix(client, name)
         client.close()
     o50, o99 = np.percentile(ours_ms, [50, 99])
     b50, b99 = np.percentile(naive_ms, [50, 99])

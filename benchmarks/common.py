@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 
 @dataclass
@@ -42,3 +45,37 @@ def median_seconds(fn: Callable[[], object], *, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - tick)
     return statistics.median(times)
+
+
+def timed_ms(
+    fn: Callable[[int], object], args: list[int], warmup: int, *, gc_off: bool = False
+) -> np.ndarray:
+    """Milliseconds of each ``fn(arg)`` after ``warmup`` untimed calls; ``gc_off``: no collections while
+    timing (a process that imported Feast and pandas would otherwise time a full collection now and then)."""
+    for a in args[:warmup]:
+        fn(a)
+    gc.collect()
+    if gc_off:
+        gc.disable()
+    try:
+        times = np.empty(len(args))
+        for i, a in enumerate(args):
+            tick = time.perf_counter()
+            fn(a)
+            times[i] = time.perf_counter() - tick
+    finally:
+        if gc_off:
+            gc.enable()
+    return times * 1e3
+
+
+def delete_prefix(client, prefix: str) -> None:
+    """UNLINK every Redis key under ``<prefix>:``, in batches."""
+    batch = []
+    for key in client.scan_iter(match=f"{prefix}:*", count=5000):
+        batch.append(key)
+        if len(batch) >= 5000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)

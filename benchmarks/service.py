@@ -17,7 +17,6 @@ breakdown). Everything the run wrote (keys of both prefixes and of the Feast pro
 
 from __future__ import annotations
 
-import gc
 import os
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from benchmarks.common import delete_prefix, timed_ms
 from mtl.connections import redis_client
 from mtl.errors import ServiceError, first_line
 from mtl.features.store import VIDEO_TOPICS_SCHEMA
@@ -220,18 +220,6 @@ def fill_world(
     return world
 
 
-def delete_prefix(client, prefix: str) -> None:
-    """UNLINK every key under ``<prefix>:``."""
-    batch = []
-    for key in client.scan_iter(match=f"{prefix}:*", count=5000):
-        batch.append(key)
-        if len(batch) >= 5000:
-            client.unlink(*batch)
-            batch = []
-    if batch:
-        client.unlink(*batch)
-
-
 def server_env(settings: Settings) -> dict[str, str]:
     """Environment that makes a child ``mtl serve`` read the same world as ``settings``."""
     env = dict(os.environ)
@@ -292,23 +280,6 @@ def stop_server(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-
-
-def _timed(fn: Callable[[int], object], args: list[int], warmup: int) -> np.ndarray:
-    for a in args[:warmup]:
-        fn(a)
-    gc.collect()
-    # this process imported Feast and pandas: a full collection here would be timed as the server's
-    gc.disable()
-    try:
-        times = np.empty(len(args))
-        for i, a in enumerate(args):
-            tick = time.perf_counter()
-            fn(a)
-            times[i] = time.perf_counter() - tick
-    finally:
-        gc.enable()
-    return times * 1e3
 
 
 def _server_timings(header: str) -> dict[str, float]:
@@ -406,7 +377,7 @@ def run(
                 stages.append(_server_timings(r.headers.get("server-timing", "")))
                 sizes.append(r.json()["candidates"])
 
-            e2e_ms = _timed(call, sample, config.warmup)
+            e2e_ms = timed_ms(call, sample, config.warmup, gc_off=True)
             stages, sizes = stages[config.warmup :], sizes[config.warmup :]
             http.close()
             stop_server(proc)
@@ -416,9 +387,11 @@ def run(
             gen = CandidateGenerator(redis=client, settings=s)
             ids = gen.generate(users[0]).video_ids
             fetcher = CandidateFetcher(store, user_slots=s.ranker.top_topics)
-            fetch_ms = _timed(lambda _: fetcher.fetch(ids, users[0]), [0] * config.requests, config.warmup)
+            fetch_ms = timed_ms(
+                lambda _: fetcher.fetch(ids, users[0]), [0] * config.requests, config.warmup, gc_off=True
+            )
             fetcher.close()
-            gen_ms = _timed(lambda u: gen.generate(u), sample, config.warmup)
+            gen_ms = timed_ms(lambda u: gen.generate(u), sample, config.warmup, gc_off=True)
         finally:
             if proc is not None:
                 stop_server(proc)

@@ -373,7 +373,8 @@ def test_from_settings_scores_with_the_default_model_else_ctr(tmp_path, monkeypa
 @pytest.fixture
 def world(services, tmp_path, unique_name, monkeypatch):
     """A small world in the real Redis (unique prefixes) and a Feast repo copy (unique project)."""
-    from benchmarks.service import bench_settings, delete_prefix, fill_world
+    from benchmarks.common import delete_prefix
+    from benchmarks.service import bench_settings, fill_world
     from mtl.connections import redis_client
     from mtl.features.store import apply_repo, copy_repo, delete_project_keys, open_store
 
