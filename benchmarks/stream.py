@@ -22,12 +22,12 @@ or Feast pushes. Videos get stand-in topics from a ``video_topics`` parquet (``s
 3. Memory: the worker's RSS sampled during the same load run; baseline the RSS after warm-up, figure the
    RSS at the end. It plateaus when it grows by less than 5 % over the last half of the run. The load
    cycles the corpus' exposures, so the ids are bounded, but the per-id state fills slowly: up to
-   ``stream.dedup_window`` event-id hashes per video (~41 B each) and ``ranker.history_clicks`` clicks per
-   user (~250 B each), and a video shown once a cycle needs ``dedup_window`` cycles. The run prints how
-   many counted events fill that state and its size when full (from the corpus); growth while the state
-   is not full is data, not a leak (measured here: with windows of 16 / 8 the state is full within a
-   minute and RSS plateaus; with the defaults the 10,000-event corpus needs ~2.6M counted events). A
-   worker that lags the load also holds more in flight (fetch buffers grow for the first minute or two).
+   ``stream.dedup_window`` event ids per partition and ``ranker.history_clicks`` clicks per user, and a
+   user clicks a few times a cycle. So before the load a *prefill* backlog (:func:`_prefill`) gives
+   every user of the load that many clicks and every partition that many counted events; the run then
+   measures the steady state at the configured limits (``--no-prefill`` measures the filling instead; the
+   run prints how far the state got). A worker that lags the load also holds more in flight (fetch
+   buffers grow for the first minute or two).
 Every figure is a median over repeats (throughput) or a percentile over probes (freshness). The machine
 may be small (broker, Redis, worker, load producer and probes share its cores), so compare only figures
 of one run; the CPU each of them used is printed alongside, to tell a slow worker from a starved one.
@@ -70,6 +70,7 @@ PROBE_USER = 999_999_999
 PROBE_SEED_EXPOSURES = 20
 PROBE_SEED_CLICKS = 10
 PROBE_TIMEOUT_S = 10.0  # a probe not seen by then counts as this (a lower bound) in the percentiles
+PREFILL_TIMEOUT_S = 900.0
 WORKER_START_TIMEOUT_S = 180.0  # import, group join and the first batch on a loaded 2-core machine
 
 
@@ -101,6 +102,9 @@ class StreamBenchConfig:
         Probe videos; probes alternate between them, exposures and clicks, so each stays ranked.
     sample_every_s
         Spacing of the RSS samples.
+    prefill
+        Before a memory run, fill the worker's bounded state (see :func:`_prefill`), so that the run
+        measures the steady state at the configured limits rather than the state filling up.
     seed
         Seed of the corpus and of the stand-in topics.
     """
@@ -116,6 +120,7 @@ class StreamBenchConfig:
     probe_interval_s: float = 0.1
     probes: int = 20
     sample_every_s: float = 5.0
+    prefill: bool = True
     seed: int = 0
 
     @classmethod
@@ -256,6 +261,13 @@ def run(
 # ---------------------------------------------------------------------------------------------- set-up
 
 
+def kafka_partition(key: bytes, partitions: int) -> int:
+    """The partition of a keyed record: kafka-python's (and the Java client's) default partitioner."""
+    from kafka.partitioner.default import murmur2
+
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 def _probe_videos(n: int, partitions: int) -> dict[int, int]:
     """``n`` probe video ids spread evenly over the partitions: ``{video_id: partition}``, partitions taking
     turns in iteration order.
@@ -263,14 +275,11 @@ def _probe_videos(n: int, partitions: int) -> dict[int, int]:
     Every partition is probed because a lagging worker need not lag evenly: probes in one partition
     alone could miss a backlog in the others.
     """
-    from kafka.partitioner.default import murmur2
-
     by_partition: list[list[int]] = [[] for _ in range(partitions)]
     per_partition = -(-n // partitions)
     vid = PROBE_VIDEO_BASE
     while sum(len(b) for b in by_partition) < per_partition * partitions:
-        # the formula of kafka-python's (and the Java client's) default partitioner for keyed records
-        p = (murmur2(str(vid).encode()) & 0x7FFFFFFF) % partitions
+        p = kafka_partition(str(vid).encode(), partitions)
         if len(by_partition[p]) < per_partition:
             by_partition[p].append(vid)
         vid += 1
@@ -498,19 +507,23 @@ def _throughput(
     echo(f"backlog: {n:,} events produced in {secs:.1f} s ({n / secs:,.0f}/s, aiokafka batches)")
 
     raw_rates: list[float] = []
+    parse_rates: list[float] = []  # context for the ratio: what validating alone leaves of the raw rate
     drains: list[_Drain] = []
     for i in range(cfg.repeats):
         raw_n, raw_rate = asyncio.run(_raw_consume(settings, names.events, cfg.partitions))
         if raw_n != n:
             raise ServiceError(f"bare consumer read {raw_n:,} of {n:,} backlog events")
+        _, parse_rate = asyncio.run(_raw_consume(settings, names.events, cfg.partitions, parse=True))
         phase = f"r{i}"
         with worker.running(phase, names.events, profile=profile if i == 0 else None) as proc:
             drain = _drain(proc, client, f"{names.queue_prefix(phase)}:stats", n)
         raw_rates.append(raw_rate)
+        parse_rates.append(parse_rate)
         drains.append(drain)
         echo(
             f"  repeat {i + 1}: worker {drain.events_per_s:>9,.0f} events/s  bare aiokafka {raw_rate:>9,.0f} "
-            f"events/s  | busy: worker {drain.worker_cores:.2f} cores, Redis {drain.redis_cores:.2f} cores; "
+            f"events/s  bare + parse_event {parse_rate:>9,.0f} events/s  | busy: worker "
+            f"{drain.worker_cores:.2f} cores, Redis {drain.redis_cores:.2f} cores; "
             f"{drain.batch_size:,.0f} events/batch"
         )
     worker_rates = [d.events_per_s for d in drains]
@@ -522,7 +535,12 @@ def _throughput(
         "redis_cores_busy": [d.redis_cores for d in drains],
         "batches": [d.batches for d in drains],
         "raw_events_per_s": raw_rates,
+        "raw_parse_events_per_s": parse_rates,
     }
+    echo(
+        f"  bare consumer + parse_event alone: {statistics.median(parse_rates):,.0f} events/s "
+        f"({statistics.median(parse_rates) / statistics.median(raw_rates):.2f}x raw)"
+    )
     return BenchResult(
         "worker throughput",
         statistics.median(worker_rates),
@@ -549,9 +567,7 @@ class _Batches:
     def partition(self, key: bytes) -> int:
         p = self._partition.get(key)
         if p is None:
-            from kafka.partitioner.default import murmur2
-
-            p = self._partition[key] = (murmur2(key) & 0x7FFFFFFF) % self.partitions
+            p = self._partition[key] = kafka_partition(key, self.partitions)
         return p
 
     async def send(self, records: Iterable[tuple[bytes, bytes]]) -> None:
@@ -600,14 +616,19 @@ async def _produce_backlog(
         await producer.stop()
 
 
-async def _raw_consume(settings: Settings, topic: str, partitions: int) -> tuple[int, float]:
+async def _raw_consume(
+    settings: Settings, topic: str, partitions: int, *, parse: bool = False
+) -> tuple[int, float]:
     """Read every partition of ``topic`` from the beginning to the end offsets with a bare consumer.
 
     Returns the records read and the rate from the first fetched records to the last, the way the
-    worker's rate is timed (so neither figure includes start-up or group join).
+    worker's rate is timed (so neither figure includes start-up or group join). ``parse``: every value also
+    goes through the worker's validation (:func:`streams.events.parse_event`), the least a worker does.
     """
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
+
+    from streams.events import parse_event
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -629,6 +650,11 @@ async def _raw_consume(settings: Settings, topic: str, partitions: int) -> tuple
             # a bounded batch, as a poll loop would take, so even a small backlog spans several
             batches = await consumer.getmany(timeout_ms=1000, max_records=500)
             got = sum(len(records) for records in batches.values())
+            if parse:
+                now = time.time()
+                for records in batches.values():
+                    for r in records:
+                        parse_event(r.value, now=now)
             n += got
             if got and first is None:
                 first = (time.perf_counter(), n)
@@ -1060,6 +1086,8 @@ def _live(
                 if time.monotonic() > deadline:
                     raise ServiceError(f"probe videos never reached their queue {queue_key}:\n{proc.tail()}")
                 time.sleep(0.1)
+            if cfg.memory_minutes > 0 and cfg.prefill:
+                details["prefill"] = _prefill(settings, cfg, names, data, proc, client, echo)
             rss_start = proc.rss()
             with _Load(settings, topic, cfg.partitions, cfg.rate, data, names.run) as load:
                 t0 = time.perf_counter()
@@ -1104,7 +1132,7 @@ def _live(
                     "bench_probes": own_cpu / probe_s if cfg.freshness_seconds > 0 else 0.0,
                 }
             # the worker keeps up when it has counted what was produced soon after the load stops
-            produced = load.sent + probe.sent
+            produced = load.sent + probe.sent + details.get("prefill", {}).get("events", 0)
             lag = produced - _counted(client, stats_key)
             lag_by_partition = _partition_lag(settings, names.app_id(phase), topic)
             catch_up = time.perf_counter()
@@ -1203,7 +1231,7 @@ def _live(
         end_rss = samples[-1][1]
         growth = end_rss / mid - 1.0
         mib = 1 << 20
-        fill_events, full_mib = _state_fill(data, settings)
+        fill_events, full_mib = _state_fill(data, settings, cfg.partitions)
         counted_end = samples[-1][2]
         details["memory"] = {
             "rss_before_load_mib": rss_start / mib,
@@ -1212,7 +1240,7 @@ def _live(
             "plateau": growth < 0.05,
             "state_fill_events": fill_events,
             "state_full_mib": full_mib,
-            "state_full": counted_end >= fill_events,
+            "state_full": bool(details.get("prefill")) or counted_end >= fill_events,
         }
         results.append(
             LowerIsBetter(
@@ -1230,31 +1258,108 @@ def _live(
             f"middle {mid / mib:.0f} MiB, end {end_rss / mib:.0f} MiB over {samples[-1][0]:.0f} s: "
             f"growth over the last half {growth:+.1%} -> {'plateau' if growth < 0.05 else 'NO plateau'}"
         )
-        echo(
-            f"  per-video windows and user click lists are full after ~{fill_events:,} counted events "
-            f"(~{full_mib:.0f} MiB of Python objects then); counted {counted_end:,}: "
-            + ("state full" if counted_end >= fill_events else "state still filling, growth includes it")
-        )
+        if details.get("prefill"):
+            echo(
+                f"  event-id windows and user click lists full from the start (prefill; ~{full_mib:.0f} MiB)"
+            )
+        else:
+            echo(
+                f"  event-id windows and user click lists are full after ~{fill_events:,} counted events "
+                f"(~{full_mib:.0f} MiB of Python objects then); counted {counted_end:,}: "
+                + ("state full" if counted_end >= fill_events else "state still filling, growth includes it")
+            )
     return results
 
 
-def _state_fill(data: Dataset, settings: Settings) -> tuple[int, float]:
-    """Counted events of the cyclic load after which every per-video event-id window and every user's
-    click list is full, and the size of that state then (MiB, CPython: ~41 B an id, ~252 B a click).
+def _prefill(
+    settings: Settings,
+    cfg: StreamBenchConfig,
+    names: _Names,
+    data: Dataset,
+    proc: _Worker,
+    client: redis.Redis,
+    echo: Callable[[str], object],
+) -> dict:
+    """Fill the worker's bounded state to its limits before the memory run, and wait until it has.
 
-    Each cycle of the load brings a video its exposures and clicks and a user its clicks; the slowest
+    The load cycles the corpus, which fills ``ranker.history_clicks`` clicks per user only after many
+    cycles (see :func:`_state_fill`); so every user who clicks in the load gets that many clicks, and every
+    partition's event-id window (``stream.dedup_window``) as many counted events and a chunk more (those
+    clicks, then exposures), with event ids of their own, produced as one backlog. From then on the load
+    replaces state instead of adding to it, and RSS growth is the worker's own.
+    """
+    from streams.dedup import CHUNK
+
+    window, history = settings.stream.dedup_window, settings.ranker.history_clicks
+    inter = data.interactions
+    users = np.unique(inter.loc[inter["clicked"] == 1, "user_id"].to_numpy()).tolist()
+    videos = np.unique(inter["video_id"].to_numpy()).tolist()
+    rng = np.random.default_rng(cfg.seed)
+    partition = {v: kafka_partition(str(v).encode(), cfg.partitions) for v in videos}
+    need = dict.fromkeys(range(cfg.partitions), window + CHUNK if window else 0)
+    ts = time.time()
+    records: list[tuple[bytes, bytes]] = []
+
+    def add(kind: str, user: int, video: int) -> None:
+        event_id = f"{names.run}:F:{len(records)}"
+        value = {"type": kind, "event_id": event_id, "user_id": user, "video_id": video, "ts": ts}
+        records.append((str(video).encode(), orjson.dumps(value)))
+        need[partition[video]] -= 1
+
+    for row in rng.choice(videos, size=(history, len(users))).tolist():
+        for user, video in zip(users, row, strict=True):
+            add("click", user, video)
+    n_clicks = len(records)
+    by_partition: dict[int, list[int]] = {}
+    for v in videos:
+        by_partition.setdefault(partition[v], []).append(v)
+    for p, vids in by_partition.items():
+        exposed_by = rng.choice(users or videos, size=max(0, need[p]))
+        for i, user in enumerate(exposed_by.tolist()):
+            add("exposure", user, vids[i % len(vids)])
+    stats_key = f"{names.queue_prefix('live')}:stats"
+    counted0 = _counted(client, stats_key)
+    user_clicks0 = int(client.hget(stats_key, "user_clicks") or 0)
+    tick = time.perf_counter()
+    asyncio.run(_produce_backlog(settings, names.live_events, cfg.partitions, records))
+    while (
+        _counted(client, stats_key) < counted0 + len(records)
+        or int(client.hget(stats_key, "user_clicks") or 0) < user_clicks0 + n_clicks
+    ):
+        proc.check("taking the prefill")
+        if time.perf_counter() - tick > PREFILL_TIMEOUT_S:
+            raise ServiceError(f"the worker did not take the prefill within {PREFILL_TIMEOUT_S:.0f} s")
+        time.sleep(0.2)
+    seconds = time.perf_counter() - tick
+    echo(
+        f"prefill: {len(records):,} events ({n_clicks:,} clicks: {history} for each of {len(users):,} users; "
+        f"then exposures up to {window:,} + {CHUNK} counted events in each of {cfg.partitions} partitions) "
+        f"taken in {seconds:.0f} s ({len(records) / seconds:,.0f}/s)"
+    )
+    return {"events": len(records), "clicks": n_clicks, "users": len(users), "seconds": seconds}
+
+
+def _state_fill(data: Dataset, settings: Settings, partitions: int) -> tuple[int, float]:
+    """Counted events of the cyclic load after which every partition's event-id window and every user's
+    click list is full, and the size of that state then (MiB, CPython: ~70 B an id, ~252 B a click).
+
+    Each cycle of the load brings a partition its share of the events and a user its clicks; the slowest
     of them sets how many cycles fill everything.
     """
+    from streams.dedup import CHUNK
+
     inter = data.interactions
-    per_video = inter.groupby("video_id").size() + inter.groupby("video_id")["clicked"].sum()
+    events = inter.groupby("video_id").size() + inter.groupby("video_id")["clicked"].sum()
+    keys = [str(v).encode() for v in events.index]
+    per_partition = events.groupby([kafka_partition(k, partitions) for k in keys]).sum()
     clicks = inter[inter["clicked"] == 1].groupby("user_id").size()
     window, history = settings.stream.dedup_window, settings.ranker.history_clicks
     cycle = len(inter) + int(inter["clicked"].sum())
     cycles = max(
-        int(np.ceil(window / per_video).max()) if window else 0,
+        int(np.ceil((window + CHUNK) / per_partition.min())) if window else 0,
         int(np.ceil(history / clicks).max()) if len(clicks) else 0,
     )
-    full = len(per_video) * window * 41 + len(clicks) * history * 252
+    full = partitions * (window + CHUNK) * 70 + len(clicks) * history * 252
     return cycles * cycle, full / (1 << 20)
 
 

@@ -153,7 +153,10 @@ class StreamSettings(_Section):
         86400.0, ge=0, description="Event times further in the future are absurd."
     )
     dedup_window: int = Field(
-        256, ge=0, description="Event ids remembered per video to drop redelivered events (bounded window)."
+        100_000,
+        ge=0,
+        description="Event ids remembered per input partition to drop events a producer sent twice (at least "
+        "this many of the latest, ~70 B each; ~80 s at 1,250 events/s a partition); 0: off.",
     )
     prior_strength: float = Field(
         20.0, ge=0, description="alpha+beta of the Beta prior fitted to the global CTR (pseudo-exposures)."

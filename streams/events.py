@@ -24,14 +24,17 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
 MIN_TS = 631152000.0  # 1990-01-01T00:00:00Z: older event times are absurd (MovieLens starts in 1995)
 
 
-@dataclass(frozen=True, slots=True)
-class Exposure:
+# exposures and clicks are most of the stream: named tuples, built ~4x faster than frozen dataclasses
+
+
+class Exposure(NamedTuple):
     event_id: str
     user_id: int
     video_id: int
@@ -39,8 +42,7 @@ class Exposure:
     type: str = "exposure"
 
 
-@dataclass(frozen=True, slots=True)
-class Click:
+class Click(NamedTuple):
     event_id: str
     user_id: int
     video_id: int
@@ -74,6 +76,11 @@ def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_id(v: object) -> bool:
+    # ids key the state tables, whose negative keys are reserved (streams.positions)
+    return _is_int(v) and v >= 0
+
+
 def _is_num(v: object) -> bool:
     return (isinstance(v, int | float)) and not isinstance(v, bool)
 
@@ -99,12 +106,27 @@ def parse_event(
         return Rejected(f"bad json: {str(exc).splitlines()[0][:120]}", raw)
     if not isinstance(d, dict):
         return Rejected("bad json: not an object", raw)
+    now = time.time() if now is None else now
     kind = d.get("type")
+    if kind == "exposure" or kind == "click":
+        # the common case in one expression; anything else takes the checks below for its reason
+        eid, user, video, ts = d.get("event_id"), d.get("user_id"), d.get("video_id"), d.get("ts")
+        if (
+            type(eid) is str
+            and eid
+            and type(user) is int
+            and user >= 0
+            and type(video) is int
+            and video >= 0
+            and (type(ts) is float or type(ts) is int)
+            and MIN_TS <= ts <= now + max_skew_s
+        ):
+            return (Exposure if kind == "exposure" else Click)(eid, user, video, float(ts))
     if kind not in ("exposure", "click", "video_published"):
         return Rejected(f"unknown event type: {str(kind)[:40]!r}", raw)
     if kind == "video_published":
         checks = [
-            _check(d, "video_id", _is_int, "an integer"),
+            _check(d, "video_id", _is_id, "a non-negative integer"),
             _check(d, "title", lambda v: isinstance(v, str), "a string"),
             _check(
                 d, "tags", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v), "strings"
@@ -118,15 +140,14 @@ def parse_event(
     else:
         checks = [
             _check(d, "event_id", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-            _check(d, "user_id", _is_int, "an integer"),
-            _check(d, "video_id", _is_int, "an integer"),
+            _check(d, "user_id", _is_id, "a non-negative integer"),
+            _check(d, "video_id", _is_id, "a non-negative integer"),
             _check(d, "ts", _is_num, "a number"),
         ]
     for problem in checks:
         if problem:
             return Rejected(problem, raw)
     ts = float(d["ts"])
-    now = time.time() if now is None else now
     if not (MIN_TS <= ts <= now + max_skew_s):
         return Rejected(f"absurd timestamp: {ts}", raw)
     if kind == "video_published":

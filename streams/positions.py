@@ -37,8 +37,8 @@ def is_position_key(key) -> bool:
 
 
 def state_items(items: Iterable[tuple]) -> Iterable[tuple]:
-    """The state records of a table's items, without the position records."""
-    return ((k, v) for k, v in items if not is_position_key(k))
+    """The state records of a table's items (video or user ids), without position or window records."""
+    return ((k, v) for k, v in items if isinstance(k, int) and k >= 0)
 
 
 class Positions:

@@ -4,8 +4,9 @@ One batch (``stream.take_events``) of the video-keyed events topic:
 
 1. every record is parsed (:func:`streams.events.parse_event`); rejects go to the dead-letter topic;
 2. exposures and clicks are counted into the ``video_counts`` table (:mod:`streams.counts`: offset fence
-   against redelivery, event-id window against resent events, optional decay); every changed record is
-   written to the table's changelog on the partition of its events;
+   against redelivery, the partition's event-id window (:mod:`streams.dedup`) against resent events,
+   optional decay); every changed record, then the window's changed chunks, then the input position are
+   written to the table's changelog on the partition of their events;
 3. published videos get topics (:class:`streams.topics.TopicResolver`: topic model, batched, pushed to
    Feast; else the topics file / Feast) and, like every counted video, are indexed under
    ``(topic, partition)``;
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 
 import orjson
@@ -42,6 +44,7 @@ from streams.counts import (
     event_hash,
     new_record,
 )
+from streams.dedup import EventWindow
 from streams.events import Click, Rejected, VideoPublished, dead_letter, parse_event
 from streams.positions import Positions, cannot_seek, position_key, state_items
 from streams.queue_store import CellChanges, QueueStore
@@ -85,6 +88,7 @@ class VideoStage:
         self.positions = Positions(
             seek=seek or cannot_seek, gaps=self.s.processing_guarantee == "at_least_once"
         )
+        self.window = EventWindow(size=self.s.dedup_window)
         self.records: dict[int, list] = {}  # video -> count record, loaded from the table after recovery
         self.entries: dict[tuple[int, int], Entry] = {}  # (topic, video) -> what Redis holds
         self.totals: dict[int, list] = defaultdict(lambda: [0, 0])
@@ -103,6 +107,7 @@ class VideoStage:
         owned = self.owned() if self.owned is not None else None
         items = list(self.table.data.items())
         self.positions.load(items, owned)
+        self.window.load(items, owned)
         self.records = {v: rec for v, rec in state_items(items) if owned is None or rec[PARTITION] in owned}
         data = self.records
         await asyncio.to_thread(self.topics.resolve, list(data.keys()))
@@ -127,13 +132,14 @@ class VideoStage:
             await self._reindex()
         good = []
         admit = self.positions.admit
+        now = time.time()
         for ev in events:
             msg = ev.message
             if not admit(msg.partition, msg.offset):
                 self.counters["redelivered"] += 1
                 continue
             parsed = parse_event(
-                ev.value, max_bytes=self.s.max_event_bytes, max_skew_s=self.s.max_clock_skew_s
+                ev.value, max_bytes=self.s.max_event_bytes, max_skew_s=self.s.max_clock_skew_s, now=now
             )
             if isinstance(parsed, Rejected):
                 self.counters["bad"] += 1
@@ -148,7 +154,7 @@ class VideoStage:
         changed: dict[int, list] = {}
         published: list[VideoPublished] = []
         clicks: list[tuple[int, int, int, float]] = []
-        window, half_life = self.s.dedup_window, self.s.half_life_s
+        seen_before, half_life = self.window.seen_before, self.s.half_life_s
         for partition, offset, e in good:
             v = e.video_id
             rec = changed.get(v)
@@ -156,7 +162,7 @@ class VideoStage:
                 old = data.get(v)
                 rec = new_record() if old is None else copy_record(old)
             verdict = apply_event(
-                rec, e, partition=partition, offset=offset, window=window, half_life_s=half_life
+                rec, e, partition=partition, offset=offset, seen_before=seen_before, half_life_s=half_life
             )
             changed[v] = rec  # the fence moved even for a duplicate
             if verdict != COUNTED:
@@ -177,6 +183,8 @@ class VideoStage:
             touched_partitions.add(p)
             data[v] = rec
             put(self.table, p, v, rec)
+        for p, key, value in self.window.records():
+            put(self.table, p, key, value)
         for p, offset in self.positions.moved().items():  # after the records: see streams.positions
             put(self.table, p, position_key(p), offset)
         if published:

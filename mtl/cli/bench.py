@@ -92,6 +92,12 @@ def bench_features(repeats: int, materialize_rows: int) -> None:
 @click.option(
     "--partitions", type=click.IntRange(min=1), default=None, help="Events topic partitions.  [default: 4]"
 )
+@click.option(
+    "--prefill/--no-prefill",
+    default=True,
+    show_default=True,
+    help="Fill the worker's per-video and per-user state to its limits before the memory run.",
+)
 @click.option("--profile", is_flag=True, help="Run the first drain's worker under cProfile (main thread).")
 def bench_stream(
     quick: bool,
@@ -101,6 +107,7 @@ def bench_stream(
     freshness_seconds: float | None,
     memory_minutes: float | None,
     partitions: int | None,
+    prefill: bool,
     profile: bool,
 ) -> None:
     """One stream worker: throughput vs a bare consumer, queue freshness under load, RSS over time."""
@@ -115,6 +122,7 @@ def bench_stream(
         freshness_seconds=freshness_seconds,
         memory_minutes=memory_minutes,
         partitions=partitions,
+        prefill=prefill,
     )
     out = settings.artifact_dir / "bench" / "stream.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ def test_tiny_stream_bench_run_reports_every_figure_and_cleans_up(
 ):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", services.kafka_bootstrap_servers)
     monkeypatch.setenv("REDIS_URL", services.redis_url)
+    monkeypatch.setenv("MTL_STREAM__DEDUP_WINDOW", "3000")  # a small state for the prefill to fill
     cfg = StreamBenchConfig(
         events=20_000,
         repeats=1,
@@ -65,6 +66,11 @@ def test_tiny_stream_bench_run_reports_every_figure_and_cleans_up(
     details = report["details"]
     assert details["throughput"]["events"] == cfg.events
     assert details["load"]["counted_all"]
+    # the prefill filled every partition's window (and a chunk) and 128 clicks per user before the load
+    assert details["prefill"]["events"] >= 2 * (3000 + 1024)
+    assert details["prefill"]["clicks"] == 128 * details["prefill"]["users"]
+    assert details["memory"]["state_full"]
+    assert details["throughput"]["raw_parse_events_per_s"][0] > 0
     assert details["freshness"]["probes"] > 0
     assert set(details["freshness"]["p50_s_by_partition"]) == {0, 1}  # probes in every partition
 

@@ -1,32 +1,33 @@
 import pytest
 
 from streams.counts import COUNTED, DUPLICATE, apply_event, new_record
+from streams.dedup import EventWindow
 from streams.events import Click, Exposure, VideoPublished
 
 
-def _apply(rec, ev, offset, partition=0, window=4, half_life=None):
-    return apply_event(rec, ev, partition=partition, offset=offset, window=window, half_life_s=half_life)
+def _apply(rec, ev, offset, partition=0, window=None, half_life=None):
+    seen = window.seen_before if window is not None else None
+    return apply_event(rec, ev, partition=partition, offset=offset, seen_before=seen, half_life_s=half_life)
 
 
 def test_counts_fence_and_window_by_hand():
     rec = new_record()
-    assert _apply(rec, VideoPublished("p1", 7, "t", (), 1.7e9), 0) == COUNTED
-    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 1) == COUNTED
-    assert _apply(rec, Click("c1", 1, 7, 1.7e9), 2) == COUNTED
+    window = EventWindow(size=4, chunk=2)
+    assert _apply(rec, VideoPublished("p1", 7, "t", (), 1.7e9), 0, window=window) == COUNTED
+    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 1, window=window) == COUNTED
+    assert _apply(rec, Click("c1", 1, 7, 1.7e9), 2, window=window) == COUNTED
     assert rec[:2] == [1, 1]
     # redelivery after a crash: same offsets
-    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 1) == DUPLICATE
-    assert _apply(rec, Click("c1", 1, 7, 1.7e9), 2) == DUPLICATE
+    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 1, window=window) == DUPLICATE
+    assert _apply(rec, Click("c1", 1, 7, 1.7e9), 2, window=window) == DUPLICATE
     # a producer resent an event: new offset, same id
-    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 10) == DUPLICATE
+    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 10, window=window) == DUPLICATE
     assert rec[:2] == [1, 1]
-    # the same offset on another partition is a different record
-    assert _apply(rec, Exposure("x2", 1, 7, 1.7e9), 2, partition=1) == COUNTED
-    # the id window is bounded: the oldest id is forgotten
-    for i in range(3, 8):
-        _apply(rec, Exposure(f"x{i}", 1, 7, 1.7e9), 100 + i, partition=1)
-    assert len(rec[5]) == 4
-    assert _apply(rec, Exposure("x1", 1, 7, 1.7e9), 200, partition=1) == COUNTED
+    # the same offset on another partition is another event; windows are per partition
+    assert _apply(rec, Exposure("x2", 1, 7, 1.7e9), 2, partition=1, window=window) == COUNTED
+    # without a window only the fence drops events
+    assert _apply(rec, Exposure("x2", 1, 7, 1.7e9), 3, partition=1) == COUNTED
+    assert rec[:2] == [3, 1]
 
 
 def test_decay_in_event_time():

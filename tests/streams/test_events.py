@@ -49,6 +49,10 @@ def test_published_event_id_defaults():
             "mistyped field: user_id",
         ),
         (
+            orjson.dumps({"type": "exposure", "event_id": "x", "user_id": 1, "video_id": -2, "ts": NOW}),
+            "mistyped field: video_id must be a non-negative integer",
+        ),
+        (
             orjson.dumps({"type": "exposure", "event_id": "x", "user_id": 1, "video_id": 2, "ts": 5}),
             "absurd timestamp",
         ),

@@ -24,7 +24,7 @@ def _admitted(pos, events):
 
 
 def test_position_records_are_negative_keys_and_left_out_of_state():
-    items = [(7, "a"), (position_key(0), 10), (position_key(3), 4), (0, "b")]
+    items = [(7, "a"), (position_key(0), 10), (position_key(3), 4), ("w/0/1", [1, ""]), (0, "b")]
     assert position_key(0) == -1 and position_key(3) == -4
     assert list(state_items(items)) == [(7, "a"), (0, "b")]
 

@@ -75,7 +75,8 @@ def test_rocksdb_worker_matches_batch_and_survives_restart(
     services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory
 ):
     from streams.counts import PARTITION, C, E
-    from streams.positions import is_position_key
+    from streams.dedup import is_window_key
+    from streams.positions import is_position_key, state_items
 
     data = generate(
         SyntheticConfig(n_videos=150, n_users=200, n_days=1, n_exposures=5000, covers=False, seed=3),
@@ -111,9 +112,9 @@ def test_rocksdb_worker_matches_batch_and_survives_restart(
     workers.stop(proc)
     local = _local_tables(data_dir, "video_counts")
     assert local, f"no RocksDB files of video_counts under {data_dir}"
-    stored = {v: (rec[E], rec[C]) for recs in local.values() for v, rec in recs.items() if v >= 0}
+    stored = {v: (rec[E], rec[C]) for recs in local.values() for v, rec in state_items(recs.items())}
     assert stored == case.counts_upto(len(first))
-    assert all(rec[PARTITION] == p for p, recs in local.items() for v, rec in recs.items() if v >= 0)
+    assert all(rec[PARTITION] == p for p, recs in local.items() for v, rec in state_items(recs.items()))
     ends = _changelog_ends(services.kafka_bootstrap_servers, f"{case.name}-video_counts-changelog")
     assert _stored_offsets(data_dir, "video_counts") == {p: end - 1 for p, end in ends.items() if end}
     case.produce(case.records[len(first) :])
@@ -152,11 +153,14 @@ def test_rocksdb_worker_matches_batch_and_survives_restart(
     # 4. stopped again: every partition's database holds exactly its own keys, equal to the reference
     workers.stop(proc)
     local = _local_tables(data_dir, "video_counts")
-    stored = {v: (rec[E], rec[C]) for recs in local.values() for v, rec in recs.items() if v >= 0}
+    stored = {v: (rec[E], rec[C]) for recs in local.values() for v, rec in state_items(recs.items())}
     assert stored == case.counts
-    assert all(rec[PARTITION] == p for p, recs in local.items() for v, rec in recs.items() if v >= 0)
+    assert all(rec[PARTITION] == p for p, recs in local.items() for v, rec in state_items(recs.items()))
+    # each partition's event-id window is in its own database
+    windows = {p: [k for k in recs if is_window_key(k)] for p, recs in local.items()}
+    assert all(keys and all(k.startswith(f"w/{p}/") for k in keys) for p, keys in windows.items()), windows
     positions = {p: [v for v in recs if is_position_key(v)] for p, recs in local.items()}
     assert all(keys == [-1 - p] for p, keys in positions.items()), positions
     users = _local_tables(data_dir, "user_clicks")
-    assert all(u % case.partitions == p for p, recs in users.items() for u in recs if u >= 0)
-    assert sum(1 for recs in users.values() for u in recs if u >= 0) == len(case.expected_users())
+    assert all(u % case.partitions == p for p, recs in users.items() for u, _ in state_items(recs.items()))
+    assert sum(1 for recs in users.values() for _ in state_items(recs.items())) == len(case.expected_users())
