@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from mtl.errors import ConfigError
 
 
@@ -67,11 +69,22 @@ class MemoryTable:
     def __init__(self, table) -> None:
         self.table = table
         self.store = table.data
+        self.json = table.key_serializer == "json" and table.value_serializer == "json"
 
     def put(self, partition: int, key, value) -> None:
         self.store[key] = value
         self.store._key_partition[key] = partition
-        self.table.send_changelog(partition, key, value)
+        if self.json:
+            # orjson's bytes are what Faust's json codec reads back, at a fraction of its encoder's cost
+            self.table.send_changelog(
+                partition,
+                orjson.dumps(key),
+                orjson.dumps(value),
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+        else:
+            self.table.send_changelog(partition, key, value)
 
     def items(self, partitions: set[int] | None) -> list[tuple[Any, Any]]:
         # keys of standby partitions are in the dict too; without ``partitions`` the caller filters

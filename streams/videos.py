@@ -132,16 +132,15 @@ class VideoStage:
             await self._reindex()
         good = []
         admit = self.positions.admit
-        now = time.time()
+        now, max_bytes, max_skew_s = time.time(), self.s.max_event_bytes, self.s.max_clock_skew_s
+        redelivered = 0
         for ev in events:
             msg = ev.message
             if not admit(msg.partition, msg.offset):
-                self.counters["redelivered"] += 1
+                redelivered += 1
                 continue
-            parsed = parse_event(
-                ev.value, max_bytes=self.s.max_event_bytes, max_skew_s=self.s.max_clock_skew_s, now=now
-            )
-            if isinstance(parsed, Rejected):
+            parsed = parse_event(ev.value, max_bytes=max_bytes, max_skew_s=max_skew_s, now=now)
+            if type(parsed) is Rejected:
                 self.counters["bad"] += 1
                 await self.send_dead_letter(
                     ev.key if isinstance(ev.key, bytes) else None,
@@ -149,12 +148,14 @@ class VideoStage:
                 )
             else:
                 good.append((msg.partition, msg.offset, parsed))
+        self.counters["redelivered"] += redelivered
         await self.positions.seek_pending()
         data = self.records
         changed: dict[int, list] = {}
         published: list[VideoPublished] = []
         clicks: list[tuple[int, int, int, float]] = []
         seen_before, half_life = self.window.seen_before, self.s.half_life_s
+        duplicates = 0
         for partition, offset, e in good:
             v = e.video_id
             rec = changed.get(v)
@@ -166,13 +167,15 @@ class VideoStage:
             )
             changed[v] = rec  # the fence moved even for a duplicate
             if verdict != COUNTED:
-                self.counters["duplicate"] += 1
+                duplicates += 1
                 continue
-            self.counters["good"] += 1
-            if isinstance(e, VideoPublished):
-                published.append(e)
-            elif isinstance(e, Click):
+            kind = type(e)
+            if kind is Click:
                 clicks.append((e.user_id, v, event_hash(e.event_id), e.ts))
+            elif kind is VideoPublished:
+                published.append(e)
+        self.counters["good"] += len(good) - duplicates
+        self.counters["duplicate"] += duplicates
         touched_partitions = set()
         for v, rec in changed.items():
             old = data.get(v)
