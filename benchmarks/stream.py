@@ -16,18 +16,19 @@ or Feast pushes. Videos get stand-in topics from a ``video_topics`` parquet (``s
    probe event about every 100 ms for one of a few dedicated probe videos, spread over every partition
    and the only members of a dedicated probe topic (at most one probe in flight per video); latency runs
    from the produce call to the moment ``ZMSCORE`` of the probe in its queue shows that event (polled
-   every ~5 ms). A probe not seen within 10 s counts as 10 s. Baseline: the delivery latency of the
+   every ~5 ms). A probe not seen within 10 s counts as 10 s. Probes go out before the memory run's
+   prefill (below), whose clicks skew CTRs and so the prior for a while. Baseline: the delivery latency of the
    partition-0 probes to a bare aiokafka consumer tailing that partition, i.e. the share of the figure
    that Kafka itself takes.
-3. Memory: the worker's RSS sampled during the same load run; baseline the RSS after warm-up, figure the
-   RSS at the end. It plateaus when it grows by less than 5 % over the last half of the run. The load
-   cycles the corpus' exposures, so the ids are bounded, but the per-id state fills slowly: up to
-   ``stream.dedup_window`` event ids per partition and ``ranker.history_clicks`` clicks per user, and a
-   user clicks a few times a cycle. So before the load a *prefill* backlog (:func:`_prefill`) gives
-   every user of the load that many clicks and every partition that many counted events; the run then
-   measures the steady state at the configured limits (``--no-prefill`` measures the filling instead; the
-   run prints how far the state got). A worker that lags the load also holds more in flight (fetch
-   buffers grow for the first minute or two).
+3. Memory: the worker's RSS sampled during the same load run; baseline the RSS after the prefill (or the
+   warm-up), figure the RSS at the end. It plateaus when it grows by less than 5 % over the last half of
+   the run. The load cycles the corpus' exposures, so the ids are bounded, but the per-id state fills
+   slowly: up to ``stream.dedup_window`` event ids per partition and ``ranker.history_clicks`` clicks per
+   user, and a user clicks a few times a cycle. So after the probes a *prefill* backlog
+   (:func:`_prefill`) gives every user of the load that many clicks and every partition that many counted
+   events (the load goes on meanwhile); the memory run then starts and measures the steady state at the
+   configured limits (``--no-prefill`` measures the filling instead; the run prints how far the state
+   got). A worker that lags the load also holds more in flight (fetch buffers grow for a minute or two).
 Every figure is a median over repeats (throughput) or a percentile over probes (freshness). The machine
 may be small (broker, Redis, worker, load producer and probes share its cores), so compare only figures
 of one run; the CPU each of them used is printed alongside, to tell a slow worker from a starved one.
@@ -1086,8 +1087,6 @@ def _live(
                 if time.monotonic() > deadline:
                     raise ServiceError(f"probe videos never reached their queue {queue_key}:\n{proc.tail()}")
                 time.sleep(0.1)
-            if cfg.memory_minutes > 0 and cfg.prefill:
-                details["prefill"] = _prefill(settings, cfg, names, data, proc, client, echo)
             rss_start = proc.rss()
             with _Load(settings, topic, cfg.partitions, cfg.rate, data, names.run) as load:
                 t0 = time.perf_counter()
@@ -1119,7 +1118,15 @@ def _live(
                     time.sleep(0.005)
                 probe_s = time.perf_counter() - probe_t0
                 own_cpu = time.process_time() - own_cpu
-                end = t0 + cfg.warmup_seconds + cfg.memory_minutes * 60
+                if cfg.memory_minutes > 0 and cfg.prefill:
+                    # the memory run starts with full state; the load goes on meanwhile
+                    details["prefill"] = _prefill(
+                        settings, cfg, names, data, proc, client, echo, lambda: load.sent + probe.sent
+                    )
+                    samples.clear()
+                    sample()
+                    next_sample = time.perf_counter() + cfg.sample_every_s
+                end = t0 + samples[0][0] + cfg.memory_minutes * 60
                 while time.perf_counter() < end:
                     time.sleep(max(0.0, min(next_sample, end) - time.perf_counter()))
                     sample()
@@ -1247,15 +1254,18 @@ def _live(
                 "worker RSS at end",
                 end_rss / mib,
                 "MiB",
-                f"RSS after {cfg.warmup_seconds:.0f} s warm-up",
+                "RSS after the prefill"
+                if details.get("prefill")
+                else f"RSS after {cfg.warmup_seconds:.0f} s warm-up",
                 base / mib,
                 "plateau (< 5% growth over the last half)",
             )
         )
         echo(results[-1].line())
         echo(
-            f"  RSS before load {rss_start / mib:.0f} MiB, after warm-up {base / mib:.0f} MiB, "
-            f"middle {mid / mib:.0f} MiB, end {end_rss / mib:.0f} MiB over {samples[-1][0]:.0f} s: "
+            f"  RSS before load {rss_start / mib:.0f} MiB, "
+            f"{'after the prefill' if details.get('prefill') else 'after warm-up'} {base / mib:.0f} MiB, "
+            f"middle {mid / mib:.0f} MiB, end {end_rss / mib:.0f} MiB over {samples[-1][0] - base_t:.0f} s: "
             f"growth over the last half {growth:+.1%} -> {'plateau' if growth < 0.05 else 'NO plateau'}"
         )
         if details.get("prefill"):
@@ -1279,14 +1289,19 @@ def _prefill(
     proc: _Worker,
     client: redis.Redis,
     echo: Callable[[str], object],
+    produced: Callable[[], int],
 ) -> dict:
     """Fill the worker's bounded state to its limits before the memory run, and wait until it has.
+
+    ``produced()``: the events the load and the probes have sent so far (the worker counts those too).
 
     The load cycles the corpus, which fills ``ranker.history_clicks`` clicks per user only after many
     cycles (see :func:`_state_fill`); so every user who clicks in the load gets that many clicks, and every
     partition's event-id window (``stream.dedup_window``) as many counted events and a chunk more (those
     clicks, then exposures), with event ids of their own, produced as one backlog. From then on the load
-    replaces state instead of adding to it, and RSS growth is the worker's own.
+    replaces state instead of adding to it, and RSS growth is the worker's own. A user's prefill clicks
+    cycle that user's clicks of the corpus, so the lists hold the topics the load gives them; the clicked
+    videos' CTRs come out higher than the load's (clicks without their exposures).
     """
     from streams.dedup import CHUNK
 
@@ -1306,9 +1321,12 @@ def _prefill(
         records.append((str(video).encode(), orjson.dumps(value)))
         need[partition[video]] -= 1
 
-    for row in rng.choice(videos, size=(history, len(users))).tolist():
-        for user, video in zip(users, row, strict=True):
-            add("click", user, video)
+    # each user's own clicks of the corpus, cycled: a history with the topics the load gives that user
+    clicks = inter[inter["clicked"] == 1]
+    own = clicks.groupby("user_id")["video_id"].apply(lambda v: v.to_numpy()).to_dict()
+    for i in range(history):
+        for user in users:
+            add("click", user, int(own[user][i % len(own[user])]))
     n_clicks = len(records)
     by_partition: dict[int, list[int]] = {}
     for v in videos:
@@ -1318,18 +1336,23 @@ def _prefill(
         for i, user in enumerate(exposed_by.tolist()):
             add("exposure", user, vids[i % len(vids)])
     stats_key = f"{names.queue_prefix('live')}:stats"
-    counted0 = _counted(client, stats_key)
-    user_clicks0 = int(client.hget(stats_key, "user_clicks") or 0)
     tick = time.perf_counter()
     asyncio.run(_produce_backlog(settings, names.live_events, cfg.partitions, records))
-    while (
-        _counted(client, stats_key) < counted0 + len(records)
-        or int(client.hget(stats_key, "user_clicks") or 0) < user_clicks0 + n_clicks
-    ):
-        proc.check("taking the prefill")
-        if time.perf_counter() - tick > PREFILL_TIMEOUT_S:
-            raise ServiceError(f"the worker did not take the prefill within {PREFILL_TIMEOUT_S:.0f} s")
-        time.sleep(0.2)
+    target = produced() + len(records)  # everything sent up to the prefill's end, the prefill included
+
+    def stat(name: str) -> int:
+        return int(client.hget(stats_key, name) or 0)
+
+    def wait(done: Callable[[], bool]) -> None:
+        while not done():
+            proc.check("taking the prefill")
+            if time.perf_counter() - tick > PREFILL_TIMEOUT_S:
+                raise ServiceError(f"the worker did not take the prefill within {PREFILL_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)
+
+    wait(lambda: _counted(client, stats_key) >= target)
+    clicks_sent = stat("clicks")  # then the user stage has every click the video stage sent it until then
+    wait(lambda: stat("user_clicks") >= clicks_sent)
     seconds = time.perf_counter() - tick
     echo(
         f"prefill: {len(records):,} events ({n_clicks:,} clicks: {history} for each of {len(users):,} users; "
