@@ -34,8 +34,9 @@ def new_record() -> list:
     return [0, 0, None, -1, -1]
 
 
-def copy_record(rec: list) -> list:
-    return rec[:5]  # records of the earlier layout carried a sixth field (per-video ids): dropped
+def copy_record(rec) -> list:
+    """A mutable copy of a stored record (stored as a tuple; lists after recovery from the changelog)."""
+    return list(rec[:5])  # records of the earlier layout carried a sixth field (per-video ids): dropped
 
 
 def apply_event(

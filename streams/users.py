@@ -28,19 +28,29 @@ log = logging.getLogger("streams.users")
 VIDEO, HASH, TOPICS, TS = range(4)
 
 
-def add_clicks(entries: list, clicks: Iterable[list], limit: int) -> list:
+def entry(click) -> tuple:
+    """A click as kept in a user's list: ``(video, event hash, (topics...), ts)``.
+
+    Tuples of numbers only: CPython's collector stops tracking them, so a worker holding N1 clicks for
+    every user does not spend its time walking them in full collections (as lists it did: ~1M objects,
+    0.1-0.8 s every ~2 s at 4,000 users).
+    """
+    return (click[VIDEO], click[HASH], tuple(click[TOPICS]), click[TS])
+
+
+def add_clicks(entries: list, clicks: Iterable, limit: int) -> list[tuple]:
     """The newest ``limit`` of ``entries`` and ``clicks`` by event time, newest first, without repeats.
 
     Clicks of one user come from every video partition, so arrival order is not event order; sorting by
     ``(ts, event hash)`` makes the list the same however many workers there are. ``entries`` is such a
-    list already (what this function returned before).
+    list already (what this function returned before, made of :func:`entry` tuples).
     """
     seen = {e[HASH] for e in entries}
     fresh = []
     for click in clicks:
         if click[HASH] not in seen:
             seen.add(click[HASH])
-            fresh.append(list(click))
+            fresh.append(entry(click))
     if not fresh:
         return entries[:limit]
     fresh.sort(key=_order, reverse=True)
@@ -84,7 +94,9 @@ class UserStage:
             n = self.s.partitions
             items = list(self.table.data.items())
             self.positions.load(items, active)
-            self.users = {u: e for u, e in state_items(items) if active is None or u % n in active}
+            self.users = {
+                u: [entry(c) for c in e] for u, e in state_items(items) if active is None or u % n in active
+            }
         data = self.users
         by_user: dict[int, tuple[int, list]] = {}
         for ev in events:

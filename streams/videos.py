@@ -108,7 +108,9 @@ class VideoStage:
         items = list(self.table.data.items())
         self.positions.load(items, owned)
         self.window.load(items, owned)
-        self.records = {v: rec for v, rec in state_items(items) if owned is None or rec[PARTITION] in owned}
+        self.records = {
+            v: tuple(rec) for v, rec in state_items(items) if owned is None or rec[PARTITION] in owned
+        }
         data = self.records
         await asyncio.to_thread(self.topics.resolve, list(data.keys()))
         self.totals = partition_totals(data)
@@ -184,7 +186,7 @@ class VideoStage:
             tot[0] += rec[E] - (old[E] if old else 0)
             tot[1] += rec[C] - (old[C] if old else 0)
             touched_partitions.add(p)
-            data[v] = rec
+            data[v] = rec = tuple(rec)  # kept as a tuple of numbers: the collector stops tracking it
             put(self.table, p, v, rec)
         for p, key, value in self.window.records():
             put(self.table, p, key, value)

@@ -5,7 +5,7 @@ from streams.users import add_clicks, top_topics
 
 def test_add_clicks_newest_first_by_event_time_dedup_and_cap():
     entries = add_clicks([], [[11, 1, [5], 10.0], [12, 2, [5, 6], 20.0]], 3)
-    assert [e[0] for e in entries] == [12, 11]
+    assert entries == [(12, 2, (5, 6), 20.0), (11, 1, (5,), 10.0)]  # tuples: the collector skips them
     # 12 redelivered; 13 arrives late but is older than 11 by event time
     entries = add_clicks(entries, [[12, 2, [5, 6], 20.0], [13, 3, [6], 5.0], [14, 4, [7], 30.0]], 3)
     assert [e[0] for e in entries] == [14, 12, 11]
@@ -20,7 +20,7 @@ def test_top_topics_votes_ties_and_padding():
 def test_add_clicks_equals_a_full_sort_on_random_histories():
     import random
 
-    from streams.users import HASH, TS
+    from streams.users import HASH, TS, entry
 
     rng = random.Random(0)
     for _ in range(300):
@@ -35,7 +35,7 @@ def test_add_clicks_equals_a_full_sort_on_random_histories():
             entries = add_clicks(entries, clicks, limit)
             pool = {e[HASH]: e for e in reference}
             for c in clicks:
-                pool.setdefault(c[HASH], list(c))
+                pool.setdefault(c[HASH], entry(c))
             reference = sorted(pool.values(), key=lambda e: (e[TS], e[HASH]), reverse=True)[:limit]
             assert entries == reference
 
