@@ -325,11 +325,23 @@ class StreamCase:
 
 
 @pytest.fixture
-def stream_case_factory(tmp_path, unique_name):
-    """``make(data, kafka=..., redis_url=...)`` -> :class:`StreamCase` named after the test."""
+def stream_case_factory(tmp_path, unique_name, request):
+    """``make(config)`` -> :class:`StreamCase` on a synthetic corpus of ``config`` (generated under
+    ``tmp_path / "corpus"``), named after the test.
 
-    def make(data, *, kafka: str, redis_url: str, partitions: int = 4) -> StreamCase:
-        return StreamCase(
+    On the dev stack by default (its Kafka topics are removed after the test); ``kafka`` and
+    ``redis_url`` name another stack, which the caller cleans up.
+    """
+    from topic_learning.data import generate
+
+    def make(config, *, kafka: str | None = None, redis_url: str | None = None, partitions: int = 4):
+        data = generate(config, tmp_path / "corpus", progress=False)
+        admin = None
+        if kafka is None:
+            services = request.getfixturevalue("services")
+            admin = request.getfixturevalue("kafka_admin")
+            kafka, redis_url = services.kafka_bootstrap_servers, services.redis_url
+        case = StreamCase(
             data=data,
             tmp_path=tmp_path,
             name=unique_name,
@@ -337,6 +349,9 @@ def stream_case_factory(tmp_path, unique_name):
             redis_url=redis_url,
             partitions=partitions,
         )
+        if admin is not None:
+            admin.created_topics += case.kafka_topics
+        return case
 
     return make
 

@@ -103,7 +103,7 @@ def burst(video: int, n: int, *, after: float) -> list[tuple[bytes, bytes]]:
 
 
 def test_explorer_in_chromium_refreshes_a_topic_live(
-    services, redis_client, kafka_admin, tmp_path, monkeypatch, workers, stream_case_factory, serve_app
+    services, redis_client, tmp_path, monkeypatch, workers, stream_case_factory, serve_app
 ):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -111,17 +111,13 @@ def test_explorer_in_chromium_refreshes_a_topic_live(
     from mtl.features.store import apply_repo, copy_repo, delete_project_keys, open_store
     from mtl.settings import load_settings
     from ranker.api import create_app
-    from topic_learning.data import SyntheticConfig, generate
+    from topic_learning.data import SyntheticConfig
 
     timings: dict[str, float] = {}
     tick = time.monotonic()
-    data = generate(
-        SyntheticConfig(n_videos=150, n_users=100, n_days=1, n_exposures=5000, seed=11, workers=1),
-        tmp_path / "corpus",
-        progress=False,
+    case = stream_case_factory(
+        SyntheticConfig(n_videos=150, n_users=100, n_days=1, n_exposures=5000, seed=11, workers=1)
     )
-    case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += case.kafka_topics
     # a private Feast project: the worker pushes video_stats there, the explorer reads exposures from it
     monkeypatch.setenv("REDIS_URL", services.redis_url)
     project = f"t_{uuid.uuid4().hex[:10]}"

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from topic_learning.data import SyntheticConfig, generate
+from topic_learning.data import SyntheticConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def _push_topics(store, topics: dict[int, tuple[int, ...]]) -> None:
 
 
 def test_service_recommends_from_stream_filled_queues(
-    services, unique_name, redis_client, kafka_admin, tmp_path, monkeypatch, workers, stream_case_factory
+    services, unique_name, redis_client, tmp_path, monkeypatch, workers, stream_case_factory
 ):
     import httpx
 
@@ -50,13 +50,9 @@ def test_service_recommends_from_stream_filled_queues(
     from mtl.features.store import apply_repo, copy_repo, delete_project_keys, open_store
     from mtl.settings import load_settings
 
-    data = generate(
-        SyntheticConfig(n_videos=300, n_users=80, n_days=1, n_exposures=4000, covers=False, seed=7),
-        tmp_path / "corpus",
-        progress=False,
+    case = stream_case_factory(
+        SyntheticConfig(n_videos=300, n_users=80, n_days=1, n_exposures=4000, covers=False, seed=7)
     )
-    case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += case.kafka_topics
     monkeypatch.setenv("REDIS_URL", services.redis_url)
     project = f"t_{uuid.uuid4().hex[:10]}"
     repo = copy_repo(tmp_path / "repo", project)

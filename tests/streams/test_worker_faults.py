@@ -19,7 +19,7 @@ import pytest
 from mtl.devstack import DevStack
 from mtl.devstack.process import free_port
 from mtl.settings import load_settings
-from topic_learning.data import SyntheticConfig, generate
+from topic_learning.data import SyntheticConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,12 +57,11 @@ def test_kills_broker_restart_and_redis_wipe_converge(tmp_path, workers, stream_
         kafka_svc = stack.services[0]
         kafka, redis_url = addresses["KAFKA_BOOTSTRAP_SERVERS"], addresses["REDIS_URL"]
         client = redis.Redis.from_url(redis_url)
-        data = generate(
+        case = stream_case_factory(
             SyntheticConfig(n_videos=300, n_users=200, n_days=1, n_exposures=24000, covers=False, seed=9),
-            tmp_path / "corpus",
-            progress=False,
+            kafka=kafka,
+            redis_url=redis_url,
         )
-        case = stream_case_factory(data, kafka=kafka, redis_url=redis_url)
         env = case.env()
         rng = random.Random(7)
         n = len(case.records)

@@ -16,7 +16,7 @@ import pytest
 
 from streams.queue_store import read_queue
 from streams.replay import replay
-from topic_learning.data import SyntheticConfig, generate
+from topic_learning.data import SyntheticConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,22 +30,16 @@ BAD = [
 
 
 @pytest.mark.parametrize("consumer", ["bulk", "faust"])
-def test_worker_matches_batch_recomputation(
-    services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory, consumer
-):
+def test_worker_matches_batch_recomputation(services, redis_client, workers, stream_case_factory, consumer):
     from kafka import KafkaConsumer
 
-    data = generate(
-        SyntheticConfig(n_videos=150, n_users=200, n_days=1, n_exposures=5000, covers=False, seed=3),
-        tmp_path / "corpus",
-        progress=False,
+    case = stream_case_factory(
+        SyntheticConfig(n_videos=150, n_users=200, n_days=1, n_exposures=5000, covers=False, seed=3)
     )
-    case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += case.kafka_topics
     proc = workers.start(case.env(MTL_STREAM__CONSUMER=consumer))  # both ways of taking the events topic
     t0 = time.monotonic()
     out = replay(
-        data,
+        case.data,
         bootstrap_servers=services.kafka_bootstrap_servers,
         topic=case.events,
         progress=False,
@@ -82,7 +76,7 @@ def test_worker_matches_batch_recomputation(
     fresh = sum(1 for q in case.expected.values() for v in q if counts[v][0] < s.min_exposures)
     total = sum(len(q) for q in case.expected.values())
     assert 0.05 <= fresh / total <= 0.2, (fresh, total)
-    assert sum(e for e, _ in counts.values()) == len(data.interactions)
+    assert sum(e for e, _ in counts.values()) == len(case.data.interactions)
     assert case.changelog_counts() == counts
     print(f"{out['events']} events, queues converged in {elapsed:.1f}s; fresh share {fresh / total:.3f}")
 

@@ -14,7 +14,7 @@ import time
 import orjson
 import pytest
 
-from topic_learning.data import SyntheticConfig, generate
+from topic_learning.data import SyntheticConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -72,19 +72,15 @@ def _changelog_ends(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def test_rocksdb_worker_matches_batch_and_survives_restart(
-    services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory
+    services, redis_client, tmp_path, workers, stream_case_factory
 ):
     from streams.counts import PARTITION, C, E
     from streams.dedup import is_window_key
     from streams.positions import is_position_key, state_items
 
-    data = generate(
-        SyntheticConfig(n_videos=150, n_users=200, n_days=1, n_exposures=5000, covers=False, seed=3),
-        tmp_path / "corpus",
-        progress=False,
+    case = stream_case_factory(
+        SyntheticConfig(n_videos=150, n_users=200, n_days=1, n_exposures=5000, covers=False, seed=3)
     )
-    case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += case.kafka_topics
     env = case.env(MTL_STREAM__STORE="rocksdb")
     data_dir = tmp_path / "faust-w0"
     n = len(case.records)

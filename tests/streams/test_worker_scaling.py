@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from topic_learning.data import SyntheticConfig, generate
+from topic_learning.data import SyntheticConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_two_workers_equal_the_batch_recomputation(
-    services, redis_client, kafka_admin, tmp_path, workers, stream_case_factory
-):
+def test_two_workers_equal_the_batch_recomputation(services, redis_client, workers, stream_case_factory):
     from kafka import KafkaAdminClient
 
-    data = generate(
-        SyntheticConfig(n_videos=200, n_users=150, n_days=1, n_exposures=8000, covers=False, seed=5),
-        tmp_path / "corpus",
-        progress=False,
+    case = stream_case_factory(
+        SyntheticConfig(n_videos=200, n_users=150, n_days=1, n_exposures=8000, covers=False, seed=5)
     )
-    case = stream_case_factory(data, kafka=services.kafka_bootstrap_servers, redis_url=services.redis_url)
-    kafka_admin.created_topics += case.kafka_topics
     procs = [workers.start(case.env("a")), workers.start(case.env("b"))]
     admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap_servers)
 
