@@ -328,7 +328,7 @@ def main() -> None:
 
     from faust.worker import Worker as FaustWorker
 
-    # Full collections walked every tracked object every ~1.5 s under load, 0.1-0.3 s each: the ~100k
+    # Full collections walked every tracked object every ~1.5 s under load, 0.1-0.8 s each: the ~100k
     # objects of the imported modules, which never die, go to the permanent generation; and a young
     # generation larger than a batch's records lets those die before they are promoted and counted
     # towards the next full collection.

@@ -60,7 +60,7 @@ def add_clicks(entries: list, clicks: Iterable, limit: int) -> list[tuple]:
     return merged[:limit]
 
 
-def _order(entry: list) -> tuple:
+def _order(entry: tuple) -> tuple:
     return entry[TS], entry[HASH]
 
 
