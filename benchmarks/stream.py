@@ -110,7 +110,7 @@ class StreamBenchConfig:
         Seed of the corpus and of the stand-in topics.
     """
 
-    events: int = 300_000
+    events: int = 1_000_000
     repeats: int = 3
     rate: float = 5000.0
     freshness_seconds: float = 45.0

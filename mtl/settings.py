@@ -148,6 +148,18 @@ class StreamSettings(_Section):
         "size); larger batches share each touched topic's queue merge among more events.",
     )
     batch_timeout_s: float = Field(0.2, gt=0, description="A batch closes this long after it opened.")
+    catch_up_lag_s: float = Field(
+        0.5,
+        ge=0,
+        description="A batch whose newest event was produced longer ago than this means the worker is behind "
+        "(a backlog): it then writes the changelog and Redis for the videos of several batches at once.",
+    )
+    catch_up_flush_s: float = Field(
+        1.0,
+        ge=0,
+        description="While behind, the longest the worker defers the changelog and Redis writes (the most "
+        "the queues trail the counts then); 0: write after every batch.",
+    )
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
     max_clock_skew_s: float = Field(
         86400.0, ge=0, description="Event times further in the future are absurd."

@@ -104,8 +104,8 @@ async def _send_dead_letter(key: bytes | None, value: bytes) -> None:
     await dead_letter_topic.send(key=key, value=value)
 
 
-async def _send_clicks(partition: int, value: bytes) -> None:
-    await user_clicks_topic.send(key=None, value=value, partition=partition)
+async def _send_clicks(partition: int, value: bytes, timestamp: float | None) -> None:
+    await user_clicks_topic.send(key=None, value=value, partition=partition, timestamp=timestamp)
 
 
 def _stages():
@@ -201,6 +201,28 @@ async def process_user_clicks(stream):
             _abandon("user", exc)
 
 
+@app.timer(interval=max(0.1, S.catch_up_flush_s / 4))
+async def flush_deferred():
+    # the writes a backlog's batches deferred (streams.flush), once the backlog is through
+    for name, stage in (("video", video_stage), ("user", user_stage)):
+        try:
+            await stage.flush_idle()
+        except BaseException as exc:  # noqa: BLE001 - see _abandon
+            _abandon(name, exc)
+
+
+@app.on_before_shutdown.connect
+async def _write_deferred(sender, **kwargs) -> None:
+    # the consumer has stopped and its last batch is through: what a backlog deferred is written now,
+    # so that a clean restart does not read those events again, and the queues get the final prior
+    for stage in (video_stage, user_stage):
+        try:
+            await stage.flush_idle(now=True)
+            await stage.refresh()
+        except Exception as exc:  # noqa: BLE001 - the positions make the next start read them again
+            log.warning("deferred writes not written at shutdown: %s", first_line(exc))
+
+
 @app.timer(interval=S.full_refresh_s)
 async def refresh():
     await video_stage.refresh()
@@ -208,12 +230,18 @@ async def refresh():
 
 
 class _Watchdog:
-    """Ends a worker whose stages stopped taking events while their partitions have unread ones.
+    """Looks after stages that take no events while their partitions have unread ones.
 
-    Faust has known races around rebalances and recovery after which a stream can sit idle with events
-    unread (e.g. faust-streaming issue #596); the supervisor (or the container's restart policy) starts
-    a fresh worker, and the positions stored with the state make the restart exact.
+    After :data:`REWIND_AFTER_S` of that it seeks those partitions back to the positions stored with the
+    state (:meth:`streams.positions.Positions.rewind_stalled`): Faust resumed at committed offsets beyond
+    the state (a worker killed with writes deferred, :mod:`streams.flush`) and no newer event arrives to
+    show the gap. After ``stream.stall_timeout_s`` it ends the worker: Faust has known races around
+    rebalances and recovery after which a stream can sit idle with events unread (e.g. faust-streaming
+    issue #596); the supervisor (or the container's restart policy) starts a fresh worker, and the
+    positions make the restart exact.
     """
+
+    REWIND_AFTER_S = 5.0
 
     def __init__(self, timeout_s: float | None) -> None:
         self.timeout_s = timeout_s
@@ -223,22 +251,30 @@ class _Watchdog:
 
     async def check(self) -> None:
         now = time.monotonic()
-        if self.timeout_s is None or app.rebalancing or app.in_recovery:
+        if app.rebalancing or app.in_recovery:
             self.since = now
             return
-        stages = ((S.events_topic, video_stage.positions), (USER_CLICKS_TOPIC, user_stage.positions))
-        lagging = False
-        for topic, positions in stages:
+        stages = ((S.events_topic, video_stage), (USER_CLICKS_TOPIC, user_stage))
+        behind: list[tuple[object, list[int]]] = []  # (stage, partitions with unread events)
+        for topic, stage in stages:
             tps = [TP(topic, p) for p in sorted(_owned(topic))]
             if not tps:
                 continue
+            await stage.load()  # the positions of this assignment, also before its first batch
             ends = await app.consumer.highwaters(*tps)
-            lagging |= any((ends.get(tp) or 0) > positions.next.get(tp.partition, 0) for tp in tps)
-        self.lagging = lagging
-        seen = tuple(tuple(sorted(p.next.items())) for _, p in stages)
-        if not lagging or seen != self.seen:
+            nxt = stage.positions.next
+            behind.append(
+                (stage, [tp.partition for tp in tps if (ends.get(tp) or 0) > nxt.get(tp.partition, 0)])
+            )
+        self.lagging = any(parts for _, parts in behind)
+        seen = tuple(tuple(sorted(stage.positions.next.items())) for _, stage in stages)
+        if not self.lagging or seen != self.seen:
             self.seen, self.since = seen, now
-        elif now - self.since > self.timeout_s:
+            return
+        if now - self.since > self.REWIND_AFTER_S:
+            for stage, parts in behind:
+                await stage.positions.rewind_stalled(parts)
+        if self.timeout_s is not None and now - self.since > self.timeout_s:
             log.error(
                 "no events taken for %.0f s while partitions have unread ones; exiting", now - self.since
             )

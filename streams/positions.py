@@ -151,6 +151,24 @@ class Positions:
             if pos is not None:
                 await self.seek(partition, pos)
 
+    async def rewind_stalled(self, partitions: Iterable[int]) -> None:
+        """Seek ``partitions`` back to their positions: their events past the position are unread, yet no
+        fetch brings any (Faust resumed at a committed offset beyond the state, and nothing newer
+        arrives to show the gap to :meth:`admit`). Once per position, as in :meth:`admit`."""
+        for partition in partitions:
+            pos = self.next.get(partition)
+            if pos is None or self._rewound_at.get(partition) == pos:
+                continue
+            self._rewound_at[partition] = pos
+            self.rewinds += 1
+            log.warning(
+                "partition %d: nothing fetched while the state needs %d next; reading again from %d",
+                partition,
+                pos,
+                pos,
+            )
+            await self.seek(partition, pos)
+
     def moved(self) -> dict[int, int]:
         """``{partition: next offset}`` of the partitions that took events since the last call."""
         out = {p: self.next[p] for p in self._moved}

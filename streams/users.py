@@ -6,7 +6,9 @@ event_hash, [topic ids], ts]`` to the internal ``<app_id>-user-clicks`` topic, o
 keeps each user's last N1 clicks in the ``user_clicks`` table (newest first by event time, deduplicated by
 event hash, so a redelivered batch changes nothing), writes them whole to the Redis list
 ``<user_prefix>:<user_id>`` and their topic counts to the hash ``<user_prefix>:<user_id>:topics`` (one
-MULTI), and pushes the user's top N2 topics over them to Feast's ``user_topic_profile``.
+script call, atomic), and pushes the user's top N2 topics over them to Feast's ``user_topic_profile``. The clicks carry
+the produce time of their events, so this stage too writes once per interval while behind
+(:mod:`streams.flush`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import orjson
 
 from mtl.errors import first_line
 from mtl.settings import Settings
+from streams.flush import WriteSchedule
 from streams.positions import Positions, cannot_seek, position_key, state_items
 from streams.tables import put
 
@@ -87,9 +90,26 @@ class UserStage:
         )
         self.owned: set[int] = set()
         self.feast_errors = 0
+        self.dirty: dict[int, int] = {}  # user -> table partition, changed since the last write
+        self.received = 0  # clicks taken since the last write
+        self.writes = WriteSchedule(self.s)
 
     async def handle(self, events) -> None:
-        if self.users is None:  # after (re)assignment; then our own copy (see VideoStage._reindex)
+        await self.load()
+        with self.writes.batch():
+            self._count(events)
+            await self.positions.seek_pending()
+        if self.writes.due(events):
+            await self.flush()
+
+    async def flush_idle(self, *, now: bool = False) -> None:
+        """Write what a batch deferred (:mod:`streams.flush`) once its interval is over (``now``: at once)."""
+        if self.writes.idle_due(now=now):
+            await self.flush()
+
+    async def load(self) -> None:
+        """Our own copy of the table after a (re)assignment (see VideoStage._reindex)."""
+        if self.users is None:
             active = self.owned_partitions() if self.owned_partitions is not None else None
             n = self.s.partitions
             items = list(self.table.data.items())
@@ -97,6 +117,11 @@ class UserStage:
             self.users = {
                 u: [entry(c) for c in e] for u, e in state_items(items) if active is None or u % n in active
             }
+            self.dirty = {}  # taken after the recovered positions: those clicks are read again
+            self.received = 0
+
+    def _count(self, events) -> None:
+        """Add a batch's clicks to the users' entries in memory."""
         data = self.users
         by_user: dict[int, tuple[int, list]] = {}
         for ev in events:
@@ -106,21 +131,28 @@ class UserStage:
             self.owned.add(partition)
             for click in orjson.loads(ev.value):
                 by_user.setdefault(click[0], (partition, []))[1].append(click[1:])
-        await self.positions.seek_pending()
-        changed = {}
         for user, (partition, clicks) in by_user.items():
             old = data.get(user) or []
             new = add_clicks(old, clicks, self.settings.ranker.history_clicks)
             if new != old:
-                changed[user] = (partition, new)
-        for user, (partition, entries) in changed.items():
-            data[user] = entries
-            put(self.table, partition, user, entries)
+                data[user] = new
+                self.dirty[user] = partition
+        self.received += sum(len(c) for _, c in by_user.values())
+
+    async def flush(self) -> None:
+        """The changelog records and Redis lists of the users changed since the last flush."""
+        if self.users is None:
+            return  # a rebalance came in between: the next batch reloads (and drops ``dirty``)
+        dirty, self.dirty = self.dirty, {}
+        received, self.received = self.received, 0
+        self.writes.written()
+        data = self.users
+        for user, partition in dirty.items():
+            put(self.table, partition, user, data[user])
         for p, offset in self.positions.moved().items():  # after the records: see streams.positions
             put(self.table, p, position_key(p), offset)
-        received = sum(len(c) for _, c in by_user.values())
-        if changed or received:
-            await asyncio.to_thread(self._write, {u: e for u, (_, e) in changed.items()}, received)
+        if dirty or received:
+            await asyncio.to_thread(self._write, {u: data[u] for u in dirty}, received)
 
     def _write(self, users: dict[int, list], received: int = 0) -> None:
         write_user_lists(self.redis, self.s.user_prefix, users)

@@ -1,21 +1,25 @@
 """The video stage: validated events -> exact per-video counts -> partition candidates -> topic queues.
 
-One batch (``stream.take_events``) of the video-keyed events topic:
+One batch (``stream.take_events``, or a bulk fetch: :mod:`streams.bulk`) of the video-keyed events topic:
 
 1. every record is parsed (:func:`streams.events.parse_event`); rejects go to the dead-letter topic;
-2. exposures and clicks are counted into the ``video_counts`` table (:mod:`streams.counts`: offset fence
-   against redelivery, the partition's event-id window (:mod:`streams.dedup`) against resent events,
-   optional decay); every changed record, then the window's changed chunks, then the input position are
-   written to the table's changelog on the partition of their events;
+2. exposures and clicks are counted into the stage's copy of the ``video_counts`` table
+   (:mod:`streams.counts`: offset fence against redelivery, the partition's event-id window
+   (:mod:`streams.dedup`) against resent events, optional decay);
 3. published videos get topics (:class:`streams.topics.TopicResolver`: topic model, batched, pushed to
-   Feast; else the topics file / Feast) and, like every counted video, are indexed under
-   ``(topic, partition)``;
-4. every changed video gets its place in each of its topics (ranked, fresh or removed) under the prior of
+   Feast; else the topics file / Feast);
+4. clicks go to the user stage, repartitioned by user (:mod:`streams.users`).
+
+Then the writes (:meth:`VideoStage.flush`): after every batch while the stage is up to date, once per
+``stream.catch_up_flush_s`` for all the batches of that time while it is behind (:mod:`streams.flush`):
+
+1. every changed record, then the window's changed chunks, then the input positions go to the table's
+   changelog on the partition of their events;
+2. every changed video gets its place in each of its topics (ranked, fresh or removed) under the prior of
    the current epoch; what moved goes to Redis and each touched topic's queue is merged
-   (:class:`streams.queue_store.QueueStore`), so a batch costs O(videos it changed), not O(topic size);
+   (:class:`streams.queue_store.QueueStore`), so a write costs O(videos changed), not O(topic size);
    per-partition totals and counters go along;
-5. clicks go to the user stage, repartitioned by user (:mod:`streams.users`); per-video stats go to
-   Feast's ``video_stats`` in one push per batch.
+3. per-video stats go to Feast's ``video_stats`` in one push.
 
 A timer (:meth:`VideoStage.refresh`, every ``stream.full_refresh_s``) refits the Beta prior to the totals
 of *all* partitions (every worker's, from Redis) and, when it moved, rewrites every owned candidate set
@@ -46,6 +50,7 @@ from streams.counts import (
 )
 from streams.dedup import EventWindow
 from streams.events import Click, Rejected, VideoPublished, dead_letter, parse_event
+from streams.flush import WriteSchedule, produced_s
 from streams.positions import Positions, cannot_seek, position_key, state_items
 from streams.queue_store import CellChanges, QueueStore
 from streams.queues import Candidates, Entry, Prior, candidates, entry, fit_prior, smoothed_ctr
@@ -60,8 +65,8 @@ Cell = tuple[int, int]  # (topic, partition)
 class VideoStage:
     """Consumes batches of raw events; owns the ``video_counts`` table of its partitions.
 
-    ``send_dead_letter(key, value)`` and ``send_clicks(partition, value)`` are coroutines that produce to
-    the dead-letter and the user-clicks topics.
+    ``send_dead_letter(key, value)`` and ``send_clicks(partition, value, timestamp)`` are coroutines that
+    produce to the dead-letter and the user-clicks topics.
     """
 
     def __init__(
@@ -96,12 +101,20 @@ class VideoStage:
         self.indexed = False
         self.batches_since_refresh = 0
         self.counters: Counter[str] = Counter()
+        self.dirty: dict[int, None] = {}  # videos counted since the last write, in order
+        self.writes = WriteSchedule(self.s)
         self.lock = asyncio.Lock()  # a batch's writes and a refresh's rewrite never interleave
+        self.index_lock = asyncio.Lock()  # the first batch and the watchdog may both find no index
 
     # -- index ---------------------------------------------------------------------------------------
 
+    async def load(self) -> None:
+        """Rebuild the in-memory index from the table when a rebalance reset it (first batch or watchdog)."""
+        async with self.index_lock:
+            if not self.indexed:
+                await self._reindex()
+
     async def _reindex(self) -> None:
-        """Rebuild the in-memory index from the table (first batch, or after a rebalance)."""
         # our own copy: Faust's store can be written behind our back by a late changelog echo (seen with
         # two workers: hot videos' counts went back in time), so it is read only here, after recovery
         owned = self.owned() if self.owned is not None else None
@@ -115,6 +128,7 @@ class VideoStage:
         await asyncio.to_thread(self.topics.resolve, list(data.keys()))
         self.totals = partition_totals(data)
         self.entries = {}
+        self.dirty = {}  # counted after the recovered positions: those events are read again
         self.indexed = True
         if self.prior is None:
             self.prior = await asyncio.to_thread(self._global_prior)
@@ -130,8 +144,15 @@ class VideoStage:
     # -- batches -------------------------------------------------------------------------------------
 
     async def handle(self, events) -> None:
+        with self.writes.batch():
+            await self._count(events)
+        if self.writes.due(events):
+            await self.flush()
+
+    async def _count(self, events) -> None:
+        """Count a batch into the in-memory state; clicks go to the user stage at once."""
         if not self.indexed:
-            await self._reindex()
+            await self.load()
         good = []
         admit = self.positions.admit
         now, max_bytes, max_skew_s = time.time(), self.s.max_event_bytes, self.s.max_clock_skew_s
@@ -178,43 +199,68 @@ class VideoStage:
                 published.append(e)
         self.counters["good"] += len(good) - duplicates
         self.counters["duplicate"] += duplicates
-        touched_partitions = set()
-        for v, rec in changed.items():
-            old = data.get(v)
-            p = rec[PARTITION]
-            tot = self.totals[p]
-            tot[0] += rec[E] - (old[E] if old else 0)
-            tot[1] += rec[C] - (old[C] if old else 0)
-            touched_partitions.add(p)
-            data[v] = rec = tuple(rec)  # kept as a tuple of numbers: the collector stops tracking it
-            put(self.table, p, v, rec)
-        for p, key, value in self.window.records():
-            put(self.table, p, key, value)
-        for p, offset in self.positions.moved().items():  # after the records: see streams.positions
-            put(self.table, p, position_key(p), offset)
-        if published:
-            await asyncio.to_thread(self.topics.assign, published)
-        await asyncio.to_thread(self.topics.resolve, list(changed))
-        if clicks:
-            await self._send_clicks(clicks)
-            self.counters["clicks"] += len(clicks)
         self.counters["batches"] += 1
         self.batches_since_refresh += 1
-        counters, self.counters = self.counters, Counter()
+        dirty = self.dirty
+        for v, rec in changed.items():
+            old = data.get(v)
+            tot = self.totals[rec[PARTITION]]
+            tot[0] += rec[E] - (old[E] if old else 0)
+            tot[1] += rec[C] - (old[C] if old else 0)
+            data[v] = tuple(rec)  # kept as a tuple of numbers: the collector stops tracking it
+            dirty[v] = None
+        if published:
+            await asyncio.to_thread(self.topics.assign, published)
+        if clicks:
+            await self._resolve([v for _, v, _, _ in clicks])  # the user stage gets each click's topics
+            await self._send_clicks(clicks, produced_s(events))
+            self.counters["clicks"] += len(clicks)
+
+    async def flush_idle(self, *, now: bool = False) -> None:
+        """Write what a batch deferred (:mod:`streams.flush`) once its interval is over (``now``: at once)."""
+        if self.writes.idle_due(now=now):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """The changelog records, Redis entries and Feast stats of the videos counted since the last flush."""
         async with self.lock:
-            changes = self._entry_changes(changed)
+            if not self.indexed:
+                return  # a rebalance came in between: the next batch reindexes (and drops ``dirty``)
+            dirty, self.dirty = list(self.dirty), {}
+            self.writes.written()
+            data = self.records
+            touched_partitions = set()
+            for v in dirty:
+                rec = data[v]
+                p = rec[PARTITION]
+                touched_partitions.add(p)
+                put(self.table, p, v, rec)
+            for p, key, value in self.window.records():
+                put(self.table, p, key, value)
+            for p, offset in self.positions.moved().items():  # after the records: see streams.positions
+                put(self.table, p, position_key(p), offset)
+            await self._resolve(dirty)
+            counters, self.counters = self.counters, Counter()
+            changes = self._entry_changes({v: data[v] for v in dirty})
             totals = {p: tuple(self.totals[p]) for p in touched_partitions}
             await asyncio.to_thread(self._write, changes, totals, counters)
-        if self.s.feast_push and changed:
-            await asyncio.to_thread(self._push_stats, list(changed))
+        if self.s.feast_push and dirty:
+            await asyncio.to_thread(self._push_stats, dirty)
 
-    async def _send_clicks(self, clicks: list[tuple[int, int, int, float]]) -> None:
+    async def _resolve(self, videos) -> None:
+        cache = self.topics.cache
+        missing = [v for v in videos if v not in cache]
+        if missing:
+            await asyncio.to_thread(self.topics.resolve, missing)
+
+    async def _send_clicks(self, clicks: list[tuple[int, int, int, float]], stamp: float | None) -> None:
+        # stamped with when the batch's events were produced: the user stage then knows how far behind it is
         by_partition: dict[int, list] = defaultdict(list)
         cache = self.topics.cache
         for u, v, h, ts in clicks:
             by_partition[u % self.s.partitions].append([u, v, h, list(cache.get(v, ())), ts])
         for p, rows in by_partition.items():
-            await self.send_clicks(p, orjson.dumps(rows))
+            await self.send_clicks(p, orjson.dumps(rows), stamp)
 
     def _entry_changes(self, changed: dict[int, list]) -> dict[Cell, CellChanges]:
         """Each changed video's new place in each of its topics, against what Redis holds."""

@@ -63,7 +63,7 @@ def bench_features(repeats: int, materialize_rows: int) -> None:
     help="~1.5 min: 60k events, 1 repeat, 15 s freshness, 0.5 min memory; options override.",
 )
 @click.option(
-    "--events", type=click.IntRange(min=10_000), default=None, help="Backlog to drain.  [default: 300000]"
+    "--events", type=click.IntRange(min=10_000), default=None, help="Backlog to drain.  [default: 1000000]"
 )
 @click.option(
     "--repeats",

@@ -102,3 +102,15 @@ def test_a_rewind_is_retried_until_its_first_re_read_event_arrives():
     assert _admitted(pos, [(1, 4)]) == [(1, 4)]
     _run(pos.retry_rewinds())
     assert seeks.calls == [(1, 4), (1, 4)]
+
+
+def test_stalled_partitions_rewind_to_their_position_once_per_position():
+    seeks = _Seeks()
+    pos = Positions(seek=seeks)
+    pos.load([(position_key(0), 10)], {0, 1})  # 1 has no record: its events count from offset 0
+    _run(pos.rewind_stalled([0, 1]))
+    _run(pos.rewind_stalled([0, 1]))  # the same positions again: a real gap, left alone
+    assert seeks.calls == [(0, 10), (1, 0)] and pos.rewinds == 2
+    assert _admitted(pos, [(0, 10), (1, 0)]) == [(0, 10), (1, 0)]
+    _run(pos.rewind_stalled([0]))  # a new position: may rewind again
+    assert seeks.calls[-1] == (0, 11)

@@ -1,0 +1,58 @@
+"""When a stage writes: after every batch while up to date, once per interval while behind."""
+
+import time
+from types import SimpleNamespace
+
+from mtl.settings import StreamSettings
+from streams.flush import WriteSchedule, behind_s, produced_s
+
+
+def _events(produced: float | None, *, ms: bool = True):
+    stamp = None if produced is None else (int(produced * 1000) if ms else produced)
+    return [SimpleNamespace(message=SimpleNamespace(timestamp=stamp))]
+
+
+def _counted(schedule: WriteSchedule) -> None:
+    with schedule.batch():
+        assert schedule.in_batch and not schedule.idle_due(now=True)  # never amid a batch
+
+
+def test_timestamps_in_milliseconds_and_seconds_read_the_same():
+    now = time.time()
+    assert abs(produced_s(_events(now - 3)) - (now - 3)) < 1e-3
+    assert abs(produced_s(_events(now - 3, ms=False)) - (now - 3)) < 1e-9
+    assert produced_s(_events(None)) is None and produced_s([]) is None
+    assert 2.9 < behind_s(_events(now - 3)) < 4 and behind_s(_events(None)) == 0.0
+
+
+def test_up_to_date_batches_write_at_once_and_behind_ones_once_per_interval():
+    s = WriteSchedule(StreamSettings(catch_up_lag_s=0.5, catch_up_flush_s=60))
+    assert not s.due(_events(time.time()))  # nothing counted yet
+    _counted(s)
+    assert s.due(_events(time.time()))  # up to date
+    assert not s.due(_events(time.time() - 5))  # behind, written less than an interval ago
+    assert not s.idle_due() and s.idle_due(now=True)
+    s.last -= 61  # the interval is over
+    assert s.due(_events(time.time() - 5)) and s.idle_due()
+    s.written()
+    assert not s.pending and not s.due(_events(time.time())) and not s.idle_due(now=True)
+
+
+def test_a_failed_batch_leaves_nothing_pending():
+    s = WriteSchedule(StreamSettings())
+    try:
+        with s.batch():
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    assert not s.pending and not s.in_batch
+
+
+def test_exactly_once_and_a_zero_interval_write_every_batch():
+    for settings in (
+        StreamSettings(processing_guarantee="exactly_once", catch_up_flush_s=60),
+        StreamSettings(catch_up_flush_s=0),
+    ):
+        s = WriteSchedule(settings)
+        _counted(s)
+        assert s.due(_events(time.time() - 3600))
