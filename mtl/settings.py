@@ -148,6 +148,12 @@ class StreamSettings(_Section):
         "size); larger batches share each touched topic's queue merge among more events.",
     )
     batch_timeout_s: float = Field(0.2, gt=0, description="A batch closes this long after it opened.")
+    flush_interval_s: float = Field(
+        0.05,
+        ge=0,
+        description="Up to date, a stage writes its changelog, Redis and Feast at most this often; the "
+        "batches in between share the write (at a few thousand events/s a fetch comes every few ms).",
+    )
     catch_up_lag_s: float = Field(
         0.5,
         ge=0,
@@ -157,8 +163,8 @@ class StreamSettings(_Section):
     catch_up_flush_s: float = Field(
         1.0,
         ge=0,
-        description="While behind, the longest the worker defers the changelog and Redis writes (the most "
-        "the queues trail the counts then); 0: write after every batch.",
+        description="While behind, a stage writes at most this often instead (the most the queues trail the "
+        "counts then; a hot video is written once per interval, not once per batch); 0: after every batch.",
     )
     max_event_bytes: int = Field(65536, ge=64, description="Larger payloads are rejected as oversized.")
     max_clock_skew_s: float = Field(

@@ -201,9 +201,9 @@ async def process_user_clicks(stream):
             _abandon("user", exc)
 
 
-@app.timer(interval=max(0.1, S.catch_up_flush_s / 4))
+@app.timer(interval=max(0.02, S.flush_interval_s))
 async def flush_deferred():
-    # the writes a backlog's batches deferred (streams.flush), once the backlog is through
+    # what the last batches left waiting (streams.flush)
     for name, stage in (("video", video_stage), ("user", user_stage)):
         try:
             await stage.flush_idle()

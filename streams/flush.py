@@ -1,10 +1,12 @@
-"""When a stage writes what its batches changed: after each batch while up to date, less often while behind.
+"""When a stage writes what its batches changed: every few ms while up to date, once a second while behind.
 
-A stage's writes (changelog records, Redis, Feast) are per changed key, and a key changed by many batches
-needs writing only once. Up to date, every batch writes at once (freshness is what counts then). Behind,
-when the newest event of a batch was produced more than ``stream.catch_up_lag_s`` ago (a backlog, a
-restart), the stage keeps counting in memory and writes once every ``stream.catch_up_flush_s``, so a hot
-video or user is written once per interval instead of once per batch.
+A stage's writes (changelog records, Redis, Feast) are per changed key, and a key changed by several
+batches needs writing only once. Up to date, a stage writes at most every ``stream.flush_interval_s``
+(50 ms): a worker at a few thousand events/s takes a fetch every few ms, and writing after each cost
+more than the counting. Behind, when the newest event of a batch was produced more than
+``stream.catch_up_lag_s`` ago (a backlog, a restart), it writes once every ``stream.catch_up_flush_s``,
+so a hot video or user is written once a second instead of once per batch. A timer writes what the
+last batches left waiting.
 
 Deferring is safe because the input positions are written with the state, after it
 (:mod:`streams.positions`): a worker that dies before a deferred write starts from the positions it
@@ -34,8 +36,10 @@ class WriteSchedule:
 
     def __init__(self, settings: StreamSettings) -> None:
         self.lag_s = settings.catch_up_lag_s
-        self.every_s = settings.catch_up_flush_s
-        self.always = settings.processing_guarantee != "at_least_once" or self.every_s == 0
+        self.up_to_date_s = settings.flush_interval_s
+        self.catch_up_s = settings.catch_up_flush_s
+        self.always = settings.processing_guarantee != "at_least_once"
+        self.wait_s = self.up_to_date_s  # the interval that applies since the last batch
         self.pending = False  # batches were counted since the last write
         self.in_batch = False
         self.last = time.monotonic()
@@ -51,19 +55,20 @@ class WriteSchedule:
             self.in_batch = False
 
     def due(self, events: Sequence) -> bool:
-        """After a batch: write now unless the stage is behind and wrote less than an interval ago."""
+        """After a batch: whether to write now (else the next batch or the timer does)."""
         if not self.pending:
             return False
-        if self.always or time.monotonic() - self.last >= self.every_s:
+        if self.always:
             return True
-        return behind_s(events) <= self.lag_s
+        self.wait_s = self.catch_up_s if behind_s(events) > self.lag_s else self.up_to_date_s
+        return time.monotonic() - self.last >= self.wait_s
 
     def idle_due(self, *, now: bool = False) -> bool:
         """From a timer: deferred writes whose interval is over (any, with ``now``), when no batch is
         being counted (its positions have moved before its counts)."""
         if not self.pending or self.in_batch:
             return False
-        return now or time.monotonic() - self.last >= self.every_s
+        return now or time.monotonic() - self.last >= self.wait_s
 
     def written(self) -> None:
         """The pending writes were taken (call before the first await of the write)."""

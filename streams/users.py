@@ -6,9 +6,9 @@ event_hash, [topic ids], ts]`` to the internal ``<app_id>-user-clicks`` topic, o
 keeps each user's last N1 clicks in the ``user_clicks`` table (newest first by event time, deduplicated by
 event hash, so a redelivered batch changes nothing), writes them whole to the Redis list
 ``<user_prefix>:<user_id>`` and their topic counts to the hash ``<user_prefix>:<user_id>:topics`` (one
-script call, atomic), and pushes the user's top N2 topics over them to Feast's ``user_topic_profile``. The clicks carry
-the produce time of their events, so this stage too writes once per interval while behind
-(:mod:`streams.flush`).
+script call, atomic), and pushes the user's top N2 topics over them to Feast's ``user_topic_profile``.
+Writes follow :mod:`streams.flush`; the clicks carry the produce time of their events, so this stage
+knows when it is behind.
 """
 
 from __future__ import annotations

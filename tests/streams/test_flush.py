@@ -1,4 +1,4 @@
-"""When a stage writes: after every batch while up to date, once per interval while behind."""
+"""When a stage writes: every few ms while up to date, once per interval while behind."""
 
 import time
 from types import SimpleNamespace
@@ -25,14 +25,21 @@ def test_timestamps_in_milliseconds_and_seconds_read_the_same():
     assert 2.9 < behind_s(_events(now - 3)) < 4 and behind_s(_events(None)) == 0.0
 
 
-def test_up_to_date_batches_write_at_once_and_behind_ones_once_per_interval():
-    s = WriteSchedule(StreamSettings(catch_up_lag_s=0.5, catch_up_flush_s=60))
+def test_up_to_date_batches_write_every_few_ms_and_behind_ones_once_per_interval():
+    s = WriteSchedule(StreamSettings(flush_interval_s=0.05, catch_up_lag_s=0.5, catch_up_flush_s=60))
     assert not s.due(_events(time.time()))  # nothing counted yet
+    s.last -= 0.06
     _counted(s)
-    assert s.due(_events(time.time()))  # up to date
-    assert not s.due(_events(time.time() - 5))  # behind, written less than an interval ago
+    assert s.due(_events(time.time()))  # up to date, the short interval is over
+    s.written()
+    _counted(s)
+    assert not s.due(_events(time.time()))  # up to date, written just now: the timer writes it
     assert not s.idle_due() and s.idle_due(now=True)
-    s.last -= 61  # the interval is over
+    s.last -= 0.06
+    assert s.idle_due()
+    assert not s.due(_events(time.time() - 5))  # behind: the long interval applies, to the timer too
+    assert not s.idle_due()
+    s.last -= 60
     assert s.due(_events(time.time() - 5)) and s.idle_due()
     s.written()
     assert not s.pending and not s.due(_events(time.time())) and not s.idle_due(now=True)
@@ -48,11 +55,11 @@ def test_a_failed_batch_leaves_nothing_pending():
     assert not s.pending and not s.in_batch
 
 
-def test_exactly_once_and_a_zero_interval_write_every_batch():
+def test_zero_intervals_and_exactly_once_write_every_batch():
     for settings in (
-        StreamSettings(processing_guarantee="exactly_once", catch_up_flush_s=60),
-        StreamSettings(catch_up_flush_s=0),
+        StreamSettings(processing_guarantee="exactly_once", flush_interval_s=60, catch_up_flush_s=60),
+        StreamSettings(flush_interval_s=0, catch_up_flush_s=0),
     ):
         s = WriteSchedule(settings)
         _counted(s)
-        assert s.due(_events(time.time() - 3600))
+        assert s.due(_events(time.time() - 3600)) and s.due(_events(time.time()))
