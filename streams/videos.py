@@ -128,7 +128,8 @@ class VideoStage:
         await asyncio.to_thread(self.topics.resolve, list(data.keys()))
         self.totals = partition_totals(data)
         self.entries = {}
-        self.dirty = {}  # counted after the recovered positions: those events are read again
+        # counted after the recovered positions: those events are read again, and counted then
+        self.dirty, self.counters = {}, Counter()
         self.indexed = True
         if self.prior is None:
             self.prior = await asyncio.to_thread(self._global_prior)
