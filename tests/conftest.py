@@ -70,13 +70,17 @@ def redis_client(services: Services, unique_name: str):
 
 
 @pytest.fixture
-def kafka_admin(services: Services):
+def kafka_admin(services: Services, request: pytest.FixtureRequest):
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=services.kafka_bootstrap_servers)
     created: list[str] = []
     admin.created_topics = created  # tests append what they create; removed afterwards
+    # the test's stream workers stop before its topics go: a running worker would create them again
+    pool = request.getfixturevalue("workers") if "workers" in request.fixturenames else None
     yield admin
+    if pool is not None:
+        pool.stop_all()
     if created:
         admin.delete_topics(created)
     admin.close()
@@ -126,10 +130,13 @@ class Workers:
         self.procs.append(proc)
         return proc
 
-    def close(self) -> None:
+    def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 stop_worker(proc)
+
+    def close(self) -> None:
+        self.stop_all()
         self.log.close()
         if any(proc.returncode not in (0, -9, -15, 143) for proc in self.procs):
             print(self.log_path.read_text()[-5000:])

@@ -54,7 +54,8 @@ def test_published_videos_reach_feast_and_queues(
     ).videos.head(6)
 
     events, prefix = f"{unique_name}-events", f"{unique_name}:q"
-    kafka_admin.created_topics += [events, f"{unique_name}-dlq", f"{unique_name}-video_counts-changelog"]
+    internal = ("user-clicks", "video_counts-changelog", "user_clicks-changelog")
+    kafka_admin.created_topics += [events, f"{unique_name}-dlq", *(f"{unique_name}-{t}" for t in internal)]
     env = dict(
         os.environ,
         KAFKA_BOOTSTRAP_SERVERS=services.kafka_bootstrap_servers,
