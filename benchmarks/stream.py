@@ -326,8 +326,11 @@ class _WorkerFactory:
         self.tmp = tmp
 
     def env(self, phase: str, events_topic: str) -> dict[str, str]:
+        # a drain needs a few writes to be timed: a small backlog (--quick, tests) goes in smaller batches
+        batch = min(self.settings.stream.bulk_batch_size, max(1000, self.cfg.events // 10))
         return dict(
             os.environ,
+            MTL_STREAM__BULK_BATCH_SIZE=str(batch),
             KAFKA_BOOTSTRAP_SERVERS=self.settings.kafka_bootstrap_servers,
             REDIS_URL=self.settings.redis_url,
             MTL_STREAM__APP_ID=self.names.app_id(phase),

@@ -142,10 +142,17 @@ class StreamSettings(_Section):
     )
     batch_size: int = Field(2000, ge=1, description="Most events per stream.take_events batch.")
     bulk_batch_size: int = Field(
-        8000,
+        100_000,
         ge=1,
         description="Most events per batch with stream.consumer=bulk (a fetch is split into batches of this "
-        "size); larger batches share each touched topic's queue merge among more events.",
+        "size). Batches are as large as the fetches when behind and small when up to date; per-batch costs "
+        "made 8,000-event batches drain at ~60k events/s here, 90k-event ones at ~140k.",
+    )
+    fetch_partition_bytes: int = Field(
+        16 * 1024**2,
+        ge=64 * 1024,
+        description="Most bytes a fetch takes from one partition (Faust's consumer_max_fetch_size; a fetch "
+        "takes 50 MB at most in all): fewer, larger fetches and batches while behind.",
     )
     batch_timeout_s: float = Field(0.2, gt=0, description="A batch closes this long after it opened.")
     flush_interval_s: float = Field(

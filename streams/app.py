@@ -83,6 +83,7 @@ app = StreamApp(
     web_enabled=False,
     datadir=str(_datadir()),
     producer_linger_ms=5,
+    consumer_max_fetch_size=S.fetch_partition_bytes,
     broker_session_timeout=S.session_timeout_s,
     broker_heartbeat_interval=max(S.session_timeout_s / 4, 0.5),
 )
@@ -366,8 +367,8 @@ def main() -> None:
 
     # Full collections walked every tracked object every ~1.5 s under load, 0.1-0.8 s each: the ~100k
     # objects of the imported modules, which never die, go to the permanent generation; and a young
-    # generation larger than a batch's records lets those die before they are promoted and counted
-    # towards the next full collection.
+    # generation larger than the records of an up-to-date batch (a fetch's worth, a few hundred) lets those
+    # die before they are promoted and counted towards the next full collection.
     gc.freeze()
     gc.set_threshold(100_000, 20, 10)
     FaustWorker(app, loglevel="info").execute_from_commandline()
