@@ -60,6 +60,8 @@ from streams.topics import TopicResolver
 log = logging.getLogger("streams.videos")
 
 Cell = tuple[int, int]  # (topic, partition)
+# ~60 B a click: a message stays far below Kafka's 1 MB request limit, whatever the batch size
+CLICKS_PER_MESSAGE = 4096
 
 
 class VideoStage:
@@ -261,7 +263,8 @@ class VideoStage:
         for u, v, h, ts in clicks:
             by_partition[u % self.s.partitions].append([u, v, h, list(cache.get(v, ())), ts])
         for p, rows in by_partition.items():
-            await self.send_clicks(p, orjson.dumps(rows), stamp)
+            for i in range(0, len(rows), CLICKS_PER_MESSAGE):
+                await self.send_clicks(p, orjson.dumps(rows[i : i + CLICKS_PER_MESSAGE]), stamp)
 
     def _entry_changes(self, changed: dict[int, list]) -> dict[Cell, CellChanges]:
         """Each changed video's new place in each of its topics, against what Redis holds."""
