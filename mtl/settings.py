@@ -138,7 +138,7 @@ class StreamSettings(_Section):
         "bulk",
         description="How the worker takes the events topic: bulk (every fetch of the events topic goes to "
         "the video stage as batches, skipping Faust's per-event path; Faust keeps the group, tables, "
-        "recovery and commits: ~60k events/s here) or faust (an agent's stream.take_events: ~5k events/s).",
+        "recovery and commits: ~140k events/s here) or faust (an agent's stream.take_events: ~5k events/s).",
     )
     batch_size: int = Field(2000, ge=1, description="Most events per stream.take_events batch.")
     bulk_batch_size: int = Field(
