@@ -5,8 +5,8 @@ batches needs writing only once. Up to date, a stage writes at most every ``stre
 (50 ms): a worker at a few thousand events/s takes a fetch every few ms, and writing after each cost
 more than the counting. Behind, when the newest event of a batch was produced more than
 ``stream.catch_up_lag_s`` ago (a backlog, a restart), it writes once every ``stream.catch_up_flush_s``,
-so a hot video or user is written once a second instead of once per batch. A timer writes what the
-last batches left waiting.
+so a hot video or user is written once a second instead of once per batch. The app's write loop
+(``flush_deferred`` in :mod:`streams.app`) writes what the last batches left waiting.
 
 Deferring is safe because the input positions are written with the state, after it
 (:mod:`streams.positions`): a worker that dies before a deferred write starts from the positions it
@@ -31,7 +31,7 @@ class WriteSchedule:
     Parameters
     ----------
     settings : StreamSettings
-        ``catch_up_lag_s``, ``catch_up_flush_s`` and ``processing_guarantee``.
+        ``flush_interval_s``, ``catch_up_lag_s``, ``catch_up_flush_s`` and ``processing_guarantee``.
     """
 
     def __init__(self, settings: StreamSettings) -> None:
@@ -55,7 +55,7 @@ class WriteSchedule:
             self.in_batch = False
 
     def due(self, events: Sequence) -> bool:
-        """After a batch: whether to write now (else the next batch or the timer does)."""
+        """After a batch: whether to write now (else the next batch or the write loop does)."""
         if not self.pending:
             return False
         if self.always:
@@ -64,7 +64,7 @@ class WriteSchedule:
         return time.monotonic() - self.last >= self.wait_s
 
     def idle_due(self, *, now: bool = False) -> bool:
-        """From a timer: deferred writes whose interval is over (any, with ``now``), when no batch is
+        """From the write loop: deferred writes whose interval is over (any, with ``now``), when no batch is
         being counted (its positions have moved before its counts)."""
         if not self.pending or self.in_batch:
             return False

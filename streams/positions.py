@@ -120,19 +120,10 @@ class Positions:
             pos is not None
             and offset > pos
             and (self.gaps or not checked)
-            and self._rewound_at.get(partition) != pos  # a second time at the same place: a real gap
+            and self._rewind_once(partition, pos, f"event at offset {offset}")
         ):
-            self._rewound_at[partition] = pos
             self._rewinding[partition] = offset
-            self.rewinds += 1
             self.skipped += 1
-            log.warning(
-                "partition %d: event at offset %d but the state needs %d next; reading again from %d",
-                partition,
-                offset,
-                pos,
-                pos,
-            )
             self._pending[partition] = pos
             return SKIP
         self.next[partition] = offset + 1
@@ -157,17 +148,20 @@ class Positions:
         arrives to show the gap to :meth:`admit`). Once per position, as in :meth:`admit`."""
         for partition in partitions:
             pos = self.next.get(partition)
-            if pos is None or self._rewound_at.get(partition) == pos:
-                continue
-            self._rewound_at[partition] = pos
-            self.rewinds += 1
-            log.warning(
-                "partition %d: nothing fetched while the state needs %d next; reading again from %d",
-                partition,
-                pos,
-                pos,
-            )
-            await self.seek(partition, pos)
+            if pos is not None and self._rewind_once(partition, pos, "nothing fetched"):
+                await self.seek(partition, pos)
+
+    def _rewind_once(self, partition: int, pos: int, found: str) -> bool:
+        """Whether to read ``partition`` again from ``pos`` (``found``: what showed the gap); a second
+        time at the same position is a real gap in the log, left alone."""
+        if self._rewound_at.get(partition) == pos:
+            return False
+        self._rewound_at[partition] = pos
+        self.rewinds += 1
+        log.warning(
+            "partition %d: %s but the state needs %d next; reading again from %d", partition, found, pos, pos
+        )
+        return True
 
     def moved(self) -> dict[int, int]:
         """``{partition: next offset}`` of the partitions that took events since the last call."""

@@ -33,11 +33,11 @@ def test_up_to_date_batches_write_every_few_ms_and_behind_ones_once_per_interval
     assert s.due(_events(time.time()))  # up to date, the short interval is over
     s.written()
     _counted(s)
-    assert not s.due(_events(time.time()))  # up to date, written just now: the timer writes it
+    assert not s.due(_events(time.time()))  # up to date, written just now: the write loop writes it
     assert not s.idle_due() and s.idle_due(now=True)
     s.last -= 0.06
     assert s.idle_due()
-    assert not s.due(_events(time.time() - 5))  # behind: the long interval applies, to the timer too
+    assert not s.due(_events(time.time() - 5))  # behind: the long interval applies, to the write loop too
     assert not s.idle_due()
     s.last -= 60
     assert s.due(_events(time.time() - 5)) and s.idle_due()
