@@ -163,7 +163,7 @@ class KafkaService(Service):
         return "".join(f"{key}={value}\n" for key, value in props.items())
 
     def _format_storage(self) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [
                 "java",
@@ -183,6 +183,18 @@ class KafkaService(Service):
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()
             raise ServiceError(f"kafka storage format failed: {detail[-1] if detail else result.returncode}")
+
+
+def new_cluster_id() -> str:
+    """A random Kafka cluster id: 16 bytes, URL-safe base64 without padding.
+
+    Like Kafka's own ``Uuid.randomUuid``, an id starting with ``-`` is drawn again: the storage tool's
+    argument parser reads ``-t -abc...`` as a missing value followed by an option (1 draw in 64).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _java_major(java: str) -> int | None:
