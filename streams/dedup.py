@@ -3,7 +3,7 @@
 Redeliveries (an offset read again) never get this far: the input positions (:mod:`streams.positions`)
 skip them. What the window catches is the same event at a *new* offset: a client or producer that retried
 a send which had in fact arrived. Each input partition remembers the 48-bit hashes
-(:func:`streams.counts.event_hash`) of at least its last ``stream.dedup_window`` counted events, whatever
+(:func:`streams.event_ids.event_hash`) of at least its last ``stream.dedup_window`` counted events, whatever
 videos they were about; so the window spans a stretch of time (the default 100,000 is ~80 s at 1,250
 events/s a partition), membership is one set lookup, and memory is bounded by the partitions a worker
 owns (~70 B an id), not by the number of videos.
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
-from streams.counts import event_hash
+import numpy as np
 
 CHUNK = 1024  # ids per changelog record: a batch rewrites at most one open chunk a partition (~8 KiB)
 HASH_BYTES = 6
@@ -67,14 +67,11 @@ class EventWindow:
         self.slots = -(-size // chunk) + 2  # every chunk the window keeps, the open one and one closing
         self._parts: dict[int, _Partition] = {}
 
-    def seen_before(self, partition: int, event_id: str) -> bool:
-        """Whether ``event_id`` was counted in ``partition`` lately; remembers it if not."""
+    def seen_before(self, partition: int, h: int) -> bool:
+        """Whether the event id hash ``h`` was counted in ``partition`` lately; remembers it if not."""
         if not self.size:
             return False
-        part = self._parts.get(partition)
-        if part is None:
-            part = self._parts[partition] = _Partition()
-        h = event_hash(event_id)
+        part = self._part(partition)
         if h in part.seen:
             return True
         part.seen.add(h)
@@ -83,6 +80,42 @@ class EventWindow:
         if len(part.open) >= self.chunk:
             self._close(part)
         return False
+
+    def remember_all(self, hashes: Mapping[int, list[int]]) -> bool:
+        """:meth:`seen_before` of every id of each partition's list, in order, all at once -- when none of
+        them was counted lately and none repeats (True). Else False, and the window is left as it was."""
+        if not self.size:
+            return True
+        for p, ids in hashes.items():
+            part = self._parts.get(p)
+            if part is not None and not part.seen.isdisjoint(ids):
+                return False
+        added: list[tuple[_Partition, list[int]]] = []
+        for p, ids in hashes.items():
+            part = self._part(p)
+            before = len(part.seen)
+            part.seen.update(ids)
+            added.append((part, ids))
+            if len(part.seen) - before < len(ids):  # an id twice: the per-event path decides
+                for done, done_ids in added:
+                    done.seen.difference_update(done_ids)
+                return False
+        for part, ids in added:
+            part.dirty = part.dirty or bool(ids)
+            at = 0
+            while at < len(ids):
+                room = self.chunk - len(part.open)
+                part.open.extend(ids[at : at + room])
+                at += room
+                if len(part.open) >= self.chunk:
+                    self._close(part)
+        return True
+
+    def _part(self, partition: int) -> _Partition:
+        part = self._parts.get(partition)
+        if part is None:
+            part = self._parts[partition] = _Partition()
+        return part
 
     def _close(self, part: _Partition) -> None:
         chunk = (part.seq, part.open)
@@ -138,9 +171,13 @@ class EventWindow:
 
 
 def _encode(ids: list[int]) -> str:
-    return base64.b64encode(b"".join(h.to_bytes(HASH_BYTES, "big") for h in ids)).decode("ascii")
+    # each id as 6 big-endian bytes: the low 6 of its 8
+    words = np.array(ids, ">u8").view(np.uint8).reshape(-1, 8)[:, 8 - HASH_BYTES :]
+    return base64.b64encode(words.tobytes()).decode("ascii")
 
 
 def _decode(text: str) -> list[int]:
-    raw = base64.b64decode(text)
-    return [int.from_bytes(raw[i : i + HASH_BYTES], "big") for i in range(0, len(raw), HASH_BYTES)]
+    raw = np.frombuffer(base64.b64decode(text), np.uint8).reshape(-1, HASH_BYTES)
+    words = np.zeros((len(raw), 8), np.uint8)
+    words[:, 8 - HASH_BYTES :] = raw
+    return words.view(">u8").ravel().astype(np.int64).tolist()

@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import orjson
 
+from streams.event_ids import event_hash
+from streams.wire import scan
+
 MIN_TS = 631152000.0  # 1990-01-01T00:00:00Z: older event times are absurd (MovieLens starts in 1995)
+MAX_ID = 2**63 - 1  # ids are int64 in Feast, in the stage's columns (EventColumns) and in Kafka keys
 
 
 # exposures and clicks are most of the stream: named tuples, built ~4x faster than frozen dataclasses
@@ -78,11 +84,14 @@ def _is_int(v: object) -> bool:
 
 def _is_id(v: object) -> bool:
     # ids key the state tables, whose negative keys are reserved (streams.positions)
-    return _is_int(v) and v >= 0
+    return _is_int(v) and 0 <= v <= MAX_ID
 
 
 def _is_num(v: object) -> bool:
     return (isinstance(v, int | float)) and not isinstance(v, bool)
+
+
+ID = "a non-negative 64-bit integer"
 
 
 def _check(d: dict, name: str, ok, what: str, *, optional: bool = False) -> str | None:
@@ -115,9 +124,9 @@ def parse_event(
             type(eid) is str
             and eid
             and type(user) is int
-            and user >= 0
+            and 0 <= user <= MAX_ID
             and type(video) is int
-            and video >= 0
+            and 0 <= video <= MAX_ID
             and (type(ts) is float or type(ts) is int)
             and MIN_TS <= ts <= now + max_skew_s
         ):
@@ -126,7 +135,7 @@ def parse_event(
         return Rejected(f"unknown event type: {str(kind)[:40]!r}", raw)
     if kind == "video_published":
         checks = [
-            _check(d, "video_id", _is_id, "a non-negative integer"),
+            _check(d, "video_id", _is_id, ID),
             _check(d, "title", lambda v: isinstance(v, str), "a string"),
             _check(
                 d, "tags", lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v), "strings"
@@ -140,8 +149,8 @@ def parse_event(
     else:
         checks = [
             _check(d, "event_id", lambda v: isinstance(v, str) and v != "", "a non-empty string"),
-            _check(d, "user_id", _is_id, "a non-negative integer"),
-            _check(d, "video_id", _is_id, "a non-negative integer"),
+            _check(d, "user_id", _is_id, ID),
+            _check(d, "video_id", _is_id, ID),
             _check(d, "ts", _is_num, "a number"),
         ]
     for problem in checks:
@@ -163,6 +172,88 @@ def parse_event(
         )
     cls = Exposure if kind == "exposure" else Click
     return cls(event_id=d["event_id"], user_id=d["user_id"], video_id=d["video_id"], ts=ts)
+
+
+EXPOSURE, CLICK, PUBLISHED = 0, 1, 2
+_KIND = {Exposure: EXPOSURE, Click: CLICK, VideoPublished: PUBLISHED}
+
+
+@dataclass(frozen=True, slots=True)
+class EventColumns:
+    """The valid events of a batch as columns, in the batch's order (see :func:`parse_batch`).
+
+    ``rows`` are the events' places in the batch; ``kind`` is :data:`EXPOSURE`, :data:`CLICK` or
+    :data:`PUBLISHED`; ``hash`` is :func:`streams.event_ids.event_hash` of the event id; a publication's
+    ``user`` is -1 and its event is ``published[row]``.
+    """
+
+    rows: np.ndarray  # int64
+    kind: np.ndarray  # int8
+    video: np.ndarray  # int64
+    user: np.ndarray  # int64
+    ts: np.ndarray  # float64
+    hash: np.ndarray  # int64
+    published: dict[int, VideoPublished]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def parse_batch(
+    raws: Sequence[bytes | None],
+    *,
+    max_bytes: int = 65536,
+    max_skew_s: float = 86400.0,
+    now: float | None = None,
+) -> tuple[EventColumns, list[tuple[int, Rejected]]]:
+    """:func:`parse_event` of every value of a batch: its valid events as columns, and ``(row, reason)``
+    of the rejected ones.
+
+    Exposures and clicks in the layout :func:`encode_event` writes are read together, without an object
+    each (:mod:`streams.wire`); every other value (publications, other layouts, anything malformed) goes
+    through :func:`parse_event` on its own. Either way the events and reasons are :func:`parse_event`'s.
+    """
+    now = time.time() if now is None else now
+    found = scan(raws)
+    fast = np.flatnonzero(found.plain)
+    # the checks of parse_event that are not about the layout
+    ok = (found.ts >= MIN_TS) & (found.ts <= now + max_skew_s) & (found.size <= max_bytes)
+    if not ok.all():
+        fast = fast[ok]
+    plain = (fast, found.click[ok], found.video[ok], found.user[ok], found.ts[ok], found.hash[ok])
+    rejected: list[tuple[int, Rejected]] = []
+    others: list[tuple[int, Event]] = []
+    if len(fast) < len(raws):
+        rest = np.ones(len(raws), bool)
+        rest[fast] = False
+        for row in np.flatnonzero(rest).tolist():
+            event = parse_event(raws[row], max_bytes=max_bytes, max_skew_s=max_skew_s, now=now)
+            (rejected if type(event) is Rejected else others).append((row, event))
+    rows, click, video, user, ts, hashes = plain
+    kind = click.astype(np.int8)  # EXPOSURE 0, CLICK 1
+    if not others:
+        return EventColumns(rows, kind, video, user, ts, hashes, {}), rejected
+    more = [
+        (row, _KIND[type(e)], e.video_id, getattr(e, "user_id", -1), e.ts, event_hash(e.event_id))
+        for row, e in others
+    ]
+    order = np.argsort(np.concatenate([rows, [m[0] for m in more]]), kind="stable")
+
+    def column(plain_values: np.ndarray, i: int, dtype) -> np.ndarray:
+        return np.concatenate([plain_values, np.array([m[i] for m in more], dtype)])[order]
+
+    return (
+        EventColumns(
+            rows=column(rows, 0, np.int64),
+            kind=column(kind, 1, np.int8),
+            video=column(video, 2, np.int64),
+            user=column(user, 3, np.int64),
+            ts=column(ts, 4, np.float64),
+            hash=column(hashes, 5, np.int64),
+            published={row: e for row, e in others if type(e) is VideoPublished},
+        ),
+        rejected,
+    )
 
 
 def encode_event(event: Event) -> bytes:

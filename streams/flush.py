@@ -5,7 +5,9 @@ batches needs writing only once. Up to date, a stage writes at most every ``stre
 (50 ms): a worker at a few thousand events/s takes a fetch every few ms, and writing after each cost
 more than the counting. Behind, when the newest event of a batch was produced more than
 ``stream.catch_up_lag_s`` ago (a backlog, a restart), it writes once every ``stream.catch_up_flush_s``,
-so a hot video or user is written once a second instead of once per batch. The app's write loop
+so a hot video or user is written once a second instead of once per batch -- unless the batch is known to
+end the backlog (``at_end``, set by the bulk consumer when its partitions had nothing more to read):
+then the stage is up to date again, old events or not, and writes at once. The app's write loop
 (``flush_deferred`` in :mod:`streams.app`) writes what the last batches left waiting.
 
 Deferring is safe because the input positions are written with the state, after it
@@ -60,7 +62,8 @@ class WriteSchedule:
             return False
         if self.always:
             return True
-        self.wait_s = self.catch_up_s if behind_s(events) > self.lag_s else self.up_to_date_s
+        behind = behind_s(events) > self.lag_s and not getattr(events, "at_end", False)
+        self.wait_s = self.catch_up_s if behind else self.up_to_date_s
         return time.monotonic() - self.last >= self.wait_s
 
     def idle_due(self, *, now: bool = False) -> bool:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+import numpy as np
+
 log = logging.getLogger("streams.positions")
 
 SKIP, TAKE = False, True
@@ -129,6 +131,31 @@ class Positions:
         self.next[partition] = offset + 1
         self._moved.add(partition)
         return TAKE
+
+    def admit_batch(self, partitions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """:meth:`admit` of every event of a batch, in order: a mask of those to take.
+
+        A partition whose events run on from its position without a hole (after any redelivered ones:
+        the common case) is decided at once; any other is decided event by event.
+        """
+        take = np.zeros(len(partitions), bool)
+        for p in np.unique(partitions).tolist():
+            rows = np.flatnonzero(partitions == p)
+            got = offsets[rows]
+            pos = self.next.get(p)
+            if pos is not None and p not in self._rewinding and (self.owned is None or p in self.owned):
+                old = int(np.count_nonzero(got < pos))  # redelivered: the state holds them
+                if np.array_equal(got[old:], np.arange(pos, pos + len(got) - old)):
+                    take[rows[old:]] = True
+                    self.skipped += old
+                    if old < len(got):
+                        self.next[p] = pos + len(got) - old
+                        self._checked.add(p)
+                        self._moved.add(p)
+                    continue
+            for row, offset in zip(rows.tolist(), got.tolist(), strict=True):
+                take[row] = self.admit(p, offset)
+        return take
 
     async def retry_rewinds(self) -> None:
         """Seek again where a rewind is still waiting for its first re-read event.

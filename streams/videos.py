@@ -2,10 +2,13 @@
 
 One batch (``stream.take_events``, or a bulk fetch: :mod:`streams.bulk`) of the video-keyed events topic:
 
-1. every record is parsed (:func:`streams.events.parse_event`); rejects go to the dead-letter topic;
+1. the input positions decide which records to take (:meth:`streams.positions.Positions.admit_batch`);
+   they are parsed together (:func:`streams.events.parse_batch`: columns, not an object per event);
+   rejects go to the dead-letter topic;
 2. exposures and clicks are counted into the stage's copy of the ``video_counts`` table
-   (:mod:`streams.counts`: offset fence against redelivery, the partition's event-id window
-   (:mod:`streams.dedup`) against resent events, optional decay);
+   (:func:`streams.counts.count_batch`: offset fence against redelivery, the partition's event-id window
+   (:mod:`streams.dedup`) against resent events, optional decay; one step per video when the order of
+   the events cannot matter, else event by event);
 3. published videos get topics (:class:`streams.topics.TopicResolver`: topic model, batched, pushed to
    Feast; else the topics file / Feast);
 4. clicks go to the user stage, repartitioned by user (:mod:`streams.users`).
@@ -34,22 +37,14 @@ import logging
 import time
 from collections import Counter, defaultdict
 
+import numpy as np
 import orjson
 
 from mtl.errors import first_line
 from mtl.settings import Settings
-from streams.counts import (
-    COUNTED,
-    PARTITION,
-    C,
-    E,
-    apply_event,
-    copy_record,
-    event_hash,
-    new_record,
-)
+from streams.counts import PARTITION, C, E, count_batch
 from streams.dedup import EventWindow
-from streams.events import Click, Rejected, VideoPublished, dead_letter, parse_event
+from streams.events import CLICK, PUBLISHED, dead_letter, parse_batch
 from streams.flush import WriteSchedule, produced_s
 from streams.positions import Positions, cannot_seek, position_key, state_items
 from streams.queue_store import CellChanges, QueueStore
@@ -156,52 +151,35 @@ class VideoStage:
         """Count a batch into the in-memory state; clicks go to the user stage at once."""
         if not self.indexed:
             await self.load()
-        good = []
-        admit = self.positions.admit
-        now, max_bytes, max_skew_s = time.time(), self.s.max_event_bytes, self.s.max_clock_skew_s
-        redelivered = 0
-        for ev in events:
-            msg = ev.message
-            if not admit(msg.partition, msg.offset):
-                redelivered += 1
-                continue
-            parsed = parse_event(ev.value, max_bytes=max_bytes, max_skew_s=max_skew_s, now=now)
-            if type(parsed) is Rejected:
-                self.counters["bad"] += 1
-                await self.send_dead_letter(
-                    ev.key if isinstance(ev.key, bytes) else None,
-                    dead_letter(parsed, topic=msg.topic, partition=msg.partition, offset=msg.offset),
-                )
-            else:
-                good.append((msg.partition, msg.offset, parsed))
-        self.counters["redelivered"] += redelivered
-        await self.positions.seek_pending()
-        data = self.records
-        changed: dict[int, list] = {}
-        published: list[VideoPublished] = []
-        clicks: list[tuple[int, int, int, float]] = []
-        seen_before, half_life = self.window.seen_before, self.s.half_life_s
-        duplicates = 0
-        for partition, offset, e in good:
-            v = e.video_id
-            rec = changed.get(v)
-            if rec is None:
-                old = data.get(v)
-                rec = new_record() if old is None else copy_record(old)
-            verdict = apply_event(
-                rec, e, partition=partition, offset=offset, seen_before=seen_before, half_life_s=half_life
+        # the raw records: a bulk batch hands them over as they are (no object per event)
+        messages = getattr(events, "records", None) or [ev.message for ev in events]
+        partitions = np.array([m.partition for m in messages], np.int64)
+        offsets = np.array([m.offset for m in messages], np.int64)
+        taken = np.flatnonzero(self.positions.admit_batch(partitions, offsets))
+        self.counters["redelivered"] += len(messages) - len(taken)
+        kept = messages if len(taken) == len(messages) else [messages[i] for i in taken.tolist()]
+        parsed, rejected = parse_batch(
+            [m.value for m in kept],  # the topic's serializer is raw: the bytes as sent
+            max_bytes=self.s.max_event_bytes,
+            max_skew_s=self.s.max_clock_skew_s,
+            now=time.time(),
+        )
+        for row, reason in rejected:
+            msg = kept[row]
+            self.counters["bad"] += 1
+            await self.send_dead_letter(
+                msg.key if isinstance(msg.key, bytes) else None,
+                dead_letter(reason, topic=msg.topic, partition=msg.partition, offset=msg.offset),
             )
-            changed[v] = rec  # the fence moved even for a duplicate
-            if verdict != COUNTED:
-                duplicates += 1
-                continue
-            kind = type(e)
-            if kind is Click:
-                clicks.append((e.user_id, v, event_hash(e.event_id), e.ts))
-            elif kind is VideoPublished:
-                published.append(e)
-        self.counters["good"] += len(good) - duplicates
-        self.counters["duplicate"] += duplicates
+        await self.positions.seek_pending()
+        at = taken[parsed.rows]
+        data = self.records
+        changed, counted = count_batch(
+            data, parsed, partitions[at], offsets[at], window=self.window, half_life_s=self.s.half_life_s
+        )
+        good = int(counted.sum())
+        self.counters["good"] += good
+        self.counters["duplicate"] += len(parsed) - good
         self.counters["batches"] += 1
         self.batches_since_refresh += 1
         dirty = self.dirty
@@ -210,12 +188,24 @@ class VideoStage:
             tot = self.totals[rec[PARTITION]]
             tot[0] += rec[E] - (old[E] if old else 0)
             tot[1] += rec[C] - (old[C] if old else 0)
-            data[v] = tuple(rec)  # kept as a tuple of numbers: the collector stops tracking it
+            data[v] = rec  # a tuple of numbers: the collector stops tracking it
             dirty[v] = None
+        kind = parsed.kind
+        published = [parsed.published[r] for r in parsed.rows[counted & (kind == PUBLISHED)].tolist()]
         if published:
             await asyncio.to_thread(self.topics.assign, published)
-        if clicks:
-            await self._resolve([v for _, v, _, _ in clicks])  # the user stage gets each click's topics
+        rows = np.flatnonzero(counted & (kind == CLICK))
+        if len(rows):
+            clicks = list(
+                zip(
+                    parsed.user[rows].tolist(),
+                    parsed.video[rows].tolist(),
+                    parsed.hash[rows].tolist(),
+                    parsed.ts[rows].tolist(),
+                    strict=True,
+                )
+            )
+            await self._resolve(parsed.video[rows].tolist())  # the user stage gets each click's topics
             await self._send_clicks(clicks, produced_s(events))
             self.counters["clicks"] += len(clicks)
 

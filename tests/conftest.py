@@ -256,7 +256,7 @@ class StreamCase:
         return bad
 
     def expected_users(self) -> dict[int, list[int]]:
-        from streams.counts import event_hash
+        from streams.event_ids import event_hash
 
         inter = self.data.interactions
         clicked = inter[inter["clicked"]]

@@ -12,7 +12,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from streams.bulk import BulkTransport
+from streams.bulk import BulkTransport, _add_range
 
 EVENTS, OTHER = "ev", "other"
 
@@ -63,7 +63,8 @@ class Fetch:
         return rest
 
     def acked(self, partition: int) -> list[int]:
-        return sorted(self.consumer._acked.get(TP(EVENTS, partition), []))
+        ranges = self.consumer._acked_ranges.get(TP(EVENTS, partition), [])
+        return [o for lo, hi in ranges for o in range(lo, hi + 1)]
 
 
 def test_bulk_topic_goes_in_batches_and_every_offset_of_its_range_is_acknowledged():
@@ -140,6 +141,7 @@ def test_a_generation_change_during_a_fetch_drops_the_rest_unacknowledged():
     asyncio.run(f.fetch({TP(EVENTS, 0): [record(0, 0), record(0, 1)]}))
     assert f.batches == [[(0, 0)]]
     assert f.acked(0) == [0]
+    assert f.consumer._read_offset[TP(EVENTS, 0)] == 0  # offset 1 is fetched again, not skipped
 
 
 def test_a_failed_batch_is_not_acknowledged_and_does_not_hold_up_a_shutdown():
@@ -149,3 +151,41 @@ def test_a_failed_batch_is_not_acknowledged_and_does_not_hold_up_a_shutdown():
         asyncio.run(f.fetch({TP(EVENTS, 0): [record(0, 0), record(0, 1)]}))
     assert f.acked(0) == []
     assert not f.consumer._unacked_messages
+
+
+def test_acknowledged_ranges_merge_and_commit_up_to_the_first_hole():
+    f = Fetch()
+    c, tp = f.consumer, TP(EVENTS, 0)
+    ranges: list = []
+    assert [_add_range(ranges, lo, hi) for lo, hi in [(0, 4), (5, 9), (20, 29), (12, 15), (8, 13)]] == [
+        5,
+        5,
+        10,
+        4,
+        2,
+    ]
+    assert ranges == [[0, 15], [20, 29]]
+    c._acked_ranges[tp] = ranges
+    c._committed_offset[tp] = None
+    assert c._new_offset(tp) == 16  # then the hole at 16..19 holds the rest back
+    c._committed_offset[tp] = 16
+    assert c._new_offset(tp) is None and ranges == [[20, 29]]
+    asyncio.run(c.on_partitions_revoked({tp}))
+    assert tp not in c._acked_ranges
+
+
+def test_the_last_batch_of_a_fetch_that_reaches_the_highwater_is_at_the_end(monkeypatch):
+    f = Fetch(batch_size=2)
+    got = []
+
+    async def handle(events) -> None:
+        got.append((len(events), events.at_end))
+
+    f.consumer.transport.bulk_handlers[EVENTS] = handle
+    highwater = {TP(EVENTS, 0): 3, TP(EVENTS, 1): 1}
+    monkeypatch.setattr(f.consumer, "highwater", lambda tp: highwater[tp])
+    asyncio.run(f.fetch({TP(EVENTS, 0): [record(0, o) for o in range(3)], TP(EVENTS, 1): [record(1, 0)]}))
+    assert got == [(2, False), (2, True)]
+    highwater[TP(EVENTS, 1)] = 5  # partition 1 has more to read
+    asyncio.run(f.fetch({TP(EVENTS, 1): [record(1, 1)]}))
+    assert got[-1] == (1, False)

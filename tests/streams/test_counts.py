@@ -1,13 +1,23 @@
+import random
+
+import numpy as np
 import pytest
 
+from streams import counts
 from streams.counts import COUNTED, DUPLICATE, apply_event, new_record
 from streams.dedup import EventWindow
-from streams.events import Click, Exposure, VideoPublished
+from streams.event_ids import event_hash
+from streams.events import CLICK, EXPOSURE, PUBLISHED, Click, EventColumns, Exposure, VideoPublished
+
+KIND = {Exposure: EXPOSURE, Click: CLICK, VideoPublished: PUBLISHED}
 
 
 def _apply(rec, ev, offset, partition=0, window=None, half_life=None):
     seen = window.seen_before if window is not None else None
-    return apply_event(rec, ev, partition=partition, offset=offset, seen_before=seen, half_life_s=half_life)
+    return apply_event(
+        rec, KIND[type(ev)], ev.ts, event_hash(ev.event_id), partition=partition, offset=offset,
+        seen_before=seen, half_life_s=half_life,
+    )  # fmt: skip
 
 
 def test_counts_fence_and_window_by_hand():
@@ -39,3 +49,68 @@ def test_decay_in_event_time():
     assert rec[0] == pytest.approx(1.5) and rec[1] == pytest.approx(0.5)
     _apply(rec, Exposure("d", 1, 7, 1000.0), 3, half_life=h)  # late event: added with its weight
     assert rec[0] == pytest.approx(2.0) and rec[2] == 1100.0
+
+
+def _columns(rows):
+    """EventColumns of ``(kind, video, user, ts, id)`` rows."""
+    return EventColumns(
+        rows=np.arange(len(rows)),
+        kind=np.array([r[0] for r in rows], np.int8),
+        video=np.array([r[1] for r in rows], np.int64),
+        user=np.array([r[2] for r in rows], np.int64),
+        ts=np.array([r[3] for r in rows], np.float64),
+        hash=np.array([event_hash(r[4]) for r in rows], np.int64),
+        published={},
+    )
+
+
+def _batches(seed):
+    """Batches of events over 4 partitions; half of them odd: resent ids, redeliveries, moved videos."""
+    rng = random.Random(seed)
+    offsets = [0] * 4
+    for b in range(30):
+        rows, parts, offs = [], [], []
+        odd = rng.random() < 0.5
+        for _ in range(rng.randrange(1, 60)):
+            v = rng.randrange(12)
+            p = (v + 1) % 4 if odd and rng.random() < 0.02 else v % 4
+            kind = rng.choice([EXPOSURE, EXPOSURE, CLICK, PUBLISHED])
+            ident = f"e{rng.randrange(400)}" if odd and rng.random() < 0.1 else f"b{b}:{len(rows)}"
+            back = odd and rng.random() < 0.05 and offsets[p] > 4
+            offset = offsets[p] - rng.randrange(1, 5) if back else offsets[p]
+            offsets[p] = max(offsets[p], offset + 1)
+            rows.append((kind, v, 1, 1.7e9 + b, ident))
+            parts.append(p)
+            offs.append(offset)
+        yield _columns(rows), np.array(parts), np.array(offs)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_count_batch_at_once_is_event_by_event(seed, monkeypatch):
+    at_once = ({}, EventWindow(size=50, chunk=8))
+    each = ({}, EventWindow(size=50, chunk=8))
+    fast = 0
+    for events, partitions, offsets in _batches(seed):
+        records, window = at_once
+        done = counts._count_at_once(records, events, partitions, offsets, window)
+        if done is None:
+            done = counts._count_each(records, events, partitions, offsets, window, None)
+        else:
+            fast += 1
+        records.update(done.records)
+        want = counts._count_each(each[0], events, partitions, offsets, each[1], None)
+        each[0].update(want.records)
+        assert done.records == want.records
+        assert done.counted.tolist() == want.counted.tolist()
+        assert sorted(at_once[1].records()) == sorted(each[1].records())
+    assert fast > 5  # most batches are counted at once
+
+
+def test_count_batch_by_hand():
+    window = EventWindow(size=10)
+    events = _columns([(EXPOSURE, 7, 1, 1.7e9, "a"), (CLICK, 7, 1, 1.7e9, "b"), (EXPOSURE, 8, 1, 1.7e9, "c")])
+    stored = {7: (5, 1, None, 0, 9)}  # offsets up to 9 of partition 0 are counted
+    done = counts.count_batch(stored, events, np.array([0, 0, 1]), np.array([9, 10, 3]), window=window)
+    assert done.records == {7: (5, 2, None, 0, 10), 8: (1, 0, None, 1, 3)}
+    assert done.counted.tolist() == [False, True, True]
+    assert stored == {7: (5, 1, None, 0, 9)}

@@ -63,3 +63,16 @@ def test_zero_intervals_and_exactly_once_write_every_batch():
         s = WriteSchedule(settings)
         _counted(s)
         assert s.due(_events(time.time() - 3600)) and s.due(_events(time.time()))
+
+
+def test_the_batch_that_ends_a_backlog_writes_at_once_however_old_its_events():
+    from streams.bulk import Batch
+
+    s = WriteSchedule(StreamSettings(flush_interval_s=0.05, catch_up_lag_s=0.5, catch_up_flush_s=60))
+    s.last -= 0.06
+    _counted(s)
+    old = _events(time.time() - 5)
+    assert not s.due(old)  # behind
+    last = Batch(old)
+    last.at_end = True  # nothing more to read after it
+    assert s.due(last)

@@ -1,6 +1,10 @@
 """Input positions stored with the state: skip what the state holds, rewind once when commits ran ahead."""
 
 import asyncio
+import random
+
+import numpy as np
+import pytest
 
 from streams.positions import Positions, position_key, state_items
 
@@ -114,3 +118,29 @@ def test_stalled_partitions_rewind_to_their_position_once_per_position():
     assert _admitted(pos, [(0, 10), (1, 0)]) == [(0, 10), (1, 0)]
     _run(pos.rewind_stalled([0]))  # a new position: may rewind again
     assert seeks.calls[-1] == (0, 11)
+
+
+def _state(pos):
+    return (pos.next, pos._checked, pos._rewinding, pos._rewound_at, pos._moved, pos._pending, pos.skipped)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_admit_batch_is_admit_of_every_event(seed):
+    rng = random.Random(seed)
+    one, many = (Positions(seek=_Seeks(), gaps=seed % 2 == 0) for _ in range(2))
+    stored = [(position_key(0), 5), (position_key(2), 3)]
+    for pos in (one, many):
+        pos.load(stored, {0, 1, 2} if seed % 3 else None)
+    ahead = {p: 0 for p in range(4)}
+    for _ in range(40):
+        batch = []
+        for _ in range(rng.randrange(1, 30)):
+            p = rng.randrange(4)
+            r = rng.random()
+            offset = ahead[p] + (rng.randrange(1, 4) if r < 0.05 else -rng.randrange(1, 6) if r < 0.1 else 0)
+            ahead[p] = max(ahead[p], offset + 1)
+            batch.append((p, max(offset, 0)))
+        want = [one.admit(p, o) for p, o in batch]
+        got = many.admit_batch(np.array([p for p, _ in batch]), np.array([o for _, o in batch]))
+        assert got.tolist() == want
+        assert _state(many) == _state(one)

@@ -1,7 +1,8 @@
 """A real `mtl stream worker` behind its input: deferred writes (:mod:`streams.flush`) lost and kept.
 
 The whole log is in Kafka before the worker starts, so every batch is behind and the worker writes its
-changelog and Redis only once per ``stream.catch_up_flush_s`` (here: not within the test). Killed after
+changelog and Redis only once per ``stream.catch_up_flush_s``, and after the batch that ends the backlog
+once per ``stream.flush_interval_s`` (here: neither within the test). Killed after
 it took every event (the group's committed offsets at the end of the log, the changelog still empty),
 a new worker must find the gap from the positions stored with the state and count the log again,
 exactly; stopped cleanly, a worker writes what it deferred before it exits.
@@ -44,7 +45,7 @@ def test_deferred_writes_are_read_again_after_a_kill_and_written_at_a_stop(
     )
     n = len(case.records)
     first = case.records[: n // 2]
-    deferring = case.env(MTL_STREAM__CATCH_UP_FLUSH_S="600")
+    deferring = case.env(MTL_STREAM__CATCH_UP_FLUSH_S="600", MTL_STREAM__FLUSH_INTERVAL_S="600")
 
     def taken_all() -> bool:
         return _unread(case.kafka, case.name, case.events) == 0
