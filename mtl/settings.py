@@ -138,7 +138,7 @@ class StreamSettings(_Section):
         "bulk",
         description="How the worker takes the events topic: bulk (every fetch of the events topic goes to "
         "the video stage as batches, skipping Faust's per-event path; Faust keeps the group, tables, "
-        "recovery and commits: ~140k events/s here) or faust (an agent's stream.take_events: ~5k events/s).",
+        "recovery and commits: ~300k events/s here) or faust (an agent's stream.take_events: ~5k events/s).",
     )
     batch_size: int = Field(2000, ge=1, description="Most events per stream.take_events batch.")
     bulk_batch_size: int = Field(
@@ -146,7 +146,7 @@ class StreamSettings(_Section):
         ge=1,
         description="Most events per batch with stream.consumer=bulk (a fetch is split into batches of this "
         "size). Batches are as large as the fetches when behind and small when up to date; per-batch costs "
-        "made 8,000-event batches drain at ~60k events/s here, 90k-event ones at ~140k.",
+        "made 8,000-event batches drain at less than half the rate of 90k-event ones here.",
     )
     fetch_partition_bytes: int = Field(
         16 * 1024**2,
