@@ -90,6 +90,7 @@ class BulkConsumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         # tp -> acknowledged offsets of a bulk partition, as sorted, merged [lo, hi] ranges
         self._acked_ranges: dict[Any, list[list[int]]] = {}
+        self._revoked: set = set()  # bulk partitions taken away: a batch finishing late acknowledges nothing
 
     def _may_deliver(self, generation_id: int) -> bool:
         app = self.app
@@ -150,17 +151,27 @@ class BulkConsumer(faust_aiokafka.Consumer):
         if batch:
             batches.append((batch, done))
         if batches:
-            batches[-1][0].at_end = all(self._at_end(tp, recs) for tp, recs in parts)
+            batches[-1][0].at_end = self._at_end(parts)
         for batch, done in batches:
             if not await self._deliver_batch(handler, batch, done, generation_id):
                 return
 
-    def _at_end(self, tp, recs: list) -> bool:
+    def _at_end(self, parts: list[tuple[Any, list]]) -> bool:
+        """Whether every assigned partition of the topic of ``parts`` has nothing more to read after them."""
+        last = {tp: recs[-1].offset for tp, recs in parts if recs}
         try:
-            highwater = self.highwater(tp)
+            topic = next(iter(last)).topic
+            assigned = [tp for tp in self.assignment() if tp.topic == topic]
+            highwaters = {tp: self.highwater(tp) for tp in assigned}
         except Exception:  # noqa: BLE001 - unknown: not at the end
             return False
-        return bool(recs) and highwater is not None and recs[-1].offset + 1 >= highwater
+        for tp, highwater in highwaters.items():
+            done = last.get(tp, self._read_offset.get(tp))
+            if done is None and self._committed_offset.get(tp) is not None:
+                done = self._committed_offset[tp] - 1  # nothing read since the start: read up to the commit
+            if highwater is None or done is None or done + 1 < highwater:
+                return False
+        return True
 
     async def _deliver_batch(self, handler: BulkHandler, batch: Batch, done: dict, generation: int) -> bool:
         if not self._may_deliver(generation):
@@ -205,6 +216,8 @@ class BulkConsumer(faust_aiokafka.Consumer):
             sentinel.acked = True
             self._unacked_messages.discard(sentinel)
             for tp, (lo, hi) in done.items():
+                if tp in self._revoked:
+                    continue  # its new owner reads it from the committed offset; positions tell what counted
                 committed = self._committed_offset.get(tp)
                 if committed is not None:
                     lo = max(lo, committed)
@@ -228,7 +241,12 @@ class BulkConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked) -> None:
         for tp in revoked:
             self._acked_ranges.pop(tp, None)
+        self._revoked.update(revoked)
         await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned, generation_id: int = 0) -> None:
+        self._revoked.difference_update(assigned)
+        await super().on_partitions_assigned(assigned, generation_id)
 
 
 def _add_range(ranges: list[list[int]], lo: int, hi: int) -> int:

@@ -171,6 +171,16 @@ def _count_at_once(records, events, partitions, offsets, window) -> BatchCount |
     for v, old, (e, c), partition, offset in rows:
         rec = tuple(old[:5]) if old is not None else tuple(new_record())
         if offset >= 0:  # events past the fence: counted, and the fence moves to the last
-            rec = (rec[E] + e, rec[C] + c, rec[TS], partition, offset)
+            rec = (_plus_ones(rec[E], e), _plus_ones(rec[C], c), rec[TS], partition, offset)
         changed[v] = rec
     return BatchCount(changed, live)
+
+
+def _plus_ones(count: float, n: int) -> float:
+    """``count`` after ``n`` events of weight 1, as :func:`apply_event` adds them: one at a time when the
+    count is a float (decay was on when it was counted), which rounds at every step."""
+    if type(count) is int:
+        return count + n
+    for _ in range(n):
+        count += 1
+    return count

@@ -91,7 +91,7 @@ def _is_num(v: object) -> bool:
     return (isinstance(v, int | float)) and not isinstance(v, bool)
 
 
-ID = "a non-negative 64-bit integer"
+ID = "an integer from 0 to 2**63 - 1"
 
 
 def _check(d: dict, name: str, ok, what: str, *, optional: bool = False) -> str | None:

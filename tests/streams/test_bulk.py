@@ -182,10 +182,31 @@ def test_the_last_batch_of_a_fetch_that_reaches_the_highwater_is_at_the_end(monk
         got.append((len(events), events.at_end))
 
     f.consumer.transport.bulk_handlers[EVENTS] = handle
-    highwater = {TP(EVENTS, 0): 3, TP(EVENTS, 1): 1}
+    highwater = {TP(EVENTS, 0): 3, TP(EVENTS, 1): 1, TP(EVENTS, 2): 7}
+    assigned = {TP(EVENTS, 0), TP(EVENTS, 1), TP(OTHER, 0)}
     monkeypatch.setattr(f.consumer, "highwater", lambda tp: highwater[tp])
+    monkeypatch.setattr(f.consumer, "assignment", lambda: assigned)
     asyncio.run(f.fetch({TP(EVENTS, 0): [record(0, o) for o in range(3)], TP(EVENTS, 1): [record(1, 0)]}))
     assert got == [(2, False), (2, True)]
     highwater[TP(EVENTS, 1)] = 5  # partition 1 has more to read
     asyncio.run(f.fetch({TP(EVENTS, 1): [record(1, 1)]}))
     assert got[-1] == (1, False)
+    asyncio.run(f.fetch({TP(EVENTS, 1): [record(1, o) for o in range(2, 5)]}))
+    assert got[-1] == (1, True)  # partition 0, not in this fetch, was read to its end before
+    assigned.add(TP(EVENTS, 2))  # a partition with events never read, committed at 5 of 7
+    f.consumer._committed_offset[TP(EVENTS, 2)] = 5
+    highwater[TP(EVENTS, 1)] = 6
+    asyncio.run(f.fetch({TP(EVENTS, 1): [record(1, 5)]}))
+    assert got[-1] == (1, False)
+
+
+def test_a_batch_that_ends_after_its_partition_was_revoked_acknowledges_nothing():
+    f = Fetch()
+    tp = TP(EVENTS, 0)
+
+    async def handle(events) -> None:
+        await f.consumer.on_partitions_revoked({tp})  # a rebalance took the partition meanwhile
+
+    f.consumer.transport.bulk_handlers[EVENTS] = handle
+    asyncio.run(f.fetch({tp: [record(0, 0), record(0, 1)]}))
+    assert f.acked(0) == [] and tp not in f.consumer._acked_ranges

@@ -114,3 +114,13 @@ def test_count_batch_by_hand():
     assert done.records == {7: (5, 2, None, 0, 10), 8: (1, 0, None, 1, 3)}
     assert done.counted.tolist() == [False, True, True]
     assert stored == {7: (5, 1, None, 0, 9)}
+
+
+def test_count_batch_adds_to_float_counts_one_event_at_a_time():
+    # counts left as floats by decay (since turned off) round at every addition, as apply_event adds them
+    stored = {7: (7.07353061709981, 0.5, 1.7e9, 0, 5)}
+    events = _columns([(EXPOSURE, 7, 1, 1.7e9, f"x{i}") for i in range(31)])
+    partitions, offsets = np.zeros(31, np.int64), np.arange(10, 41)
+    at_once = counts._count_at_once(stored, events, partitions, offsets, EventWindow(size=100))
+    each = counts._count_each(stored, events, partitions, offsets, EventWindow(size=100), None)
+    assert at_once is not None and at_once.records == each.records
