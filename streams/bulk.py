@@ -252,8 +252,13 @@ class BulkConsumer(faust_aiokafka.Consumer):
 def _add_range(ranges: list[list[int]], lo: int, hi: int) -> int:
     """Add ``[lo, hi]`` to sorted, merged ``ranges``; returns how many offsets are new."""
     if not ranges or lo > ranges[-1][1] + 1:
-        ranges.append([lo, hi])  # the usual case: after everything acknowledged so far
+        ranges.append([lo, hi])  # after everything acknowledged so far, with a hole between
         return hi - lo + 1
+    last = ranges[-1]
+    if lo >= last[0]:  # the usual case: next to (or over) the last range only
+        new = max(0, hi - last[1])
+        last[1] += new
+        return new
     before = sum(h - lo_ + 1 for lo_, h in ranges)
     merged: list[list[int]] = []
     for r in sorted([*ranges, [lo, hi]]):

@@ -169,7 +169,7 @@ def _count_at_once(records, events, partitions, offsets, window) -> BatchCount |
     counts = zip(exposures.tolist(), clicks.tolist(), strict=True)
     rows = zip(videos.tolist(), olds, counts, first.tolist(), fence.tolist(), strict=True)
     for v, old, (e, c), partition, offset in rows:
-        rec = tuple(old[:5]) if old is not None else tuple(new_record())
+        rec = tuple(copy_record(old) if old is not None else new_record())
         if offset >= 0:  # events past the fence: counted, and the fence moves to the last
             rec = (_plus_ones(rec[E], e), _plus_ones(rec[C], c), rec[TS], partition, offset)
         changed[v] = rec

@@ -75,10 +75,7 @@ class EventWindow:
         if h in part.seen:
             return True
         part.seen.add(h)
-        part.open.append(h)
-        part.dirty = True
-        if len(part.open) >= self.chunk:
-            self._close(part)
+        self._append(part, [h])
         return False
 
     def remember_all(self, hashes: Mapping[int, list[int]]) -> bool:
@@ -101,15 +98,19 @@ class EventWindow:
                     done.seen.difference_update(done_ids)
                 return False
         for part, ids in added:
-            part.dirty = part.dirty or bool(ids)
-            at = 0
-            while at < len(ids):
-                room = self.chunk - len(part.open)
-                part.open.extend(ids[at : at + room])
-                at += room
-                if len(part.open) >= self.chunk:
-                    self._close(part)
+            self._append(part, ids)
         return True
+
+    def _append(self, part: _Partition, ids: list[int]) -> None:
+        """Put ``ids`` (already in ``part.seen``) into the open chunk, closing it each time it is full."""
+        part.dirty = part.dirty or bool(ids)
+        at = 0
+        while at < len(ids):
+            room = self.chunk - len(part.open)
+            part.open.extend(ids[at : at + room])
+            at += room
+            if len(part.open) >= self.chunk:
+                self._close(part)
 
     def _part(self, partition: int) -> _Partition:
         part = self._parts.get(partition)

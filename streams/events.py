@@ -215,22 +215,19 @@ def parse_batch(
     """
     now = time.time() if now is None else now
     found = scan(raws)
-    fast = np.flatnonzero(found.plain)
     # the checks of parse_event that are not about the layout
     ok = (found.ts >= MIN_TS) & (found.ts <= now + max_skew_s) & (found.size <= max_bytes)
-    if not ok.all():
-        fast = fast[ok]
-    plain = (fast, found.click[ok], found.video[ok], found.user[ok], found.ts[ok], found.hash[ok])
+    rows = np.flatnonzero(found.plain)[ok]
+    kind = found.click[ok].astype(np.int8)  # EXPOSURE 0, CLICK 1
+    video, user, ts, hashes = found.video[ok], found.user[ok], found.ts[ok], found.hash[ok]
     rejected: list[tuple[int, Rejected]] = []
     others: list[tuple[int, Event]] = []
-    if len(fast) < len(raws):
+    if len(rows) < len(raws):
         rest = np.ones(len(raws), bool)
-        rest[fast] = False
+        rest[rows] = False
         for row in np.flatnonzero(rest).tolist():
             event = parse_event(raws[row], max_bytes=max_bytes, max_skew_s=max_skew_s, now=now)
             (rejected if type(event) is Rejected else others).append((row, event))
-    rows, click, video, user, ts, hashes = plain
-    kind = click.astype(np.int8)  # EXPOSURE 0, CLICK 1
     if not others:
         return EventColumns(rows, kind, video, user, ts, hashes, {}), rejected
     more = [

@@ -196,16 +196,17 @@ class VideoStage:
             await asyncio.to_thread(self.topics.assign, published)
         rows = np.flatnonzero(counted & (kind == CLICK))
         if len(rows):
+            videos = parsed.video[rows].tolist()
             clicks = list(
                 zip(
                     parsed.user[rows].tolist(),
-                    parsed.video[rows].tolist(),
+                    videos,
                     parsed.hash[rows].tolist(),
                     parsed.ts[rows].tolist(),
                     strict=True,
                 )
             )
-            await self._resolve(parsed.video[rows].tolist())  # the user stage gets each click's topics
+            await self._resolve(videos)  # the user stage gets each click's topics
             await self._send_clicks(clicks, produced_s(events))
             self.counters["clicks"] += len(clicks)
 
