@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 from mtl.connections import redacted_url
 from mtl.devstack import process
 from mtl.errors import DataError, ServiceError, first_line
-from mtl.settings import Settings, StreamSettings
+from mtl.settings import Settings, StreamSettings, get_settings
 from topic_learning.data import Dataset
 
 Echo = Callable[[str], Any]
@@ -901,6 +901,14 @@ def run_demo(settings: Settings, config: DemoConfig | None = None, *, echo: Echo
     try:
         steps("stack", "dev stack: Kafka + Redis")
         addresses = stack.up()
+        # settings read while the stack was down (a fresh machine) lack the addresses it was started at
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": addresses["KAFKA_BOOTSTRAP_SERVERS"],
+                "redis_url": addresses["REDIS_URL"],
+            }
+        )
+        get_settings.cache_clear()  # what reads the process settings later finds the stack's address file
         started = [svc.name for svc in local if svc.name not in was_running]
         echo(f"    {'started ' + ', '.join(started) if started else 'already running'}")
         previous = stop_demo(settings, echo=echo)

@@ -261,3 +261,20 @@ def test_demo_runs_to_its_summary_serves_the_explorer_and_reuses_what_it_made(
 
         stop_demo(settings)
         delete_project_keys(services.redis_url, project)
+
+
+def test_a_demo_that_starts_the_stack_runs_at_the_stack_s_addresses(tmp_path, monkeypatch):
+    # settings read before the stack was up (a fresh machine) carry the default addresses
+    from mtl import demo
+    from mtl.devstack import DevStack
+    from mtl.settings import Settings
+
+    addresses = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19999", "REDIS_URL": "redis://127.0.0.1:16999/0"}
+    monkeypatch.setattr(DevStack, "up", lambda self: addresses)
+    monkeypatch.setattr(demo, "stop_demo", lambda *args, **kwargs: [])
+    seen = []
+    monkeypatch.setattr(demo, "_run", lambda settings, *args, **kwargs: seen.append(settings))
+    settings = Settings(run_dir=tmp_path / "run", redis_url="redis://127.0.0.1:6379/0")
+    demo.run_demo(settings, DemoConfig(progress=False, keep_running=True), echo=lambda line: None)
+    assert seen[0].redis_url == addresses["REDIS_URL"]
+    assert seen[0].kafka_bootstrap_servers == addresses["KAFKA_BOOTSTRAP_SERVERS"]
