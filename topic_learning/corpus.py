@@ -20,13 +20,17 @@ def synthetic_dir(settings: Settings) -> Path:
 def synthetic_corpus(settings: Settings, *, progress: bool = True) -> tuple[Dataset, bool]:
     """The demo-sized synthetic corpus, generated once; returns it and whether it was reused."""
     out = synthetic_dir(settings)
-    if (out / "manifest.json").is_file():
-        try:
-            return Dataset.load(out), True
-        except DataError:
-            pass  # an unreadable cache is regenerated
     d = settings.demo
     config = SyntheticConfig(n_videos=d.videos, n_users=d.users, n_days=d.days, seed=d.seed, covers=d.covers)
+    if (out / "manifest.json").is_file():
+        try:
+            cached = Dataset.load(out)
+        except DataError:
+            cached = None  # an unreadable cache is regenerated
+        # so is one made with other knobs, or by an older generator (the planted corpus before
+        # the realistic preset became the default recorded no preset)
+        if cached is not None and cached.params == config.to_dict():
+            return cached, True
     return generate(config, out, progress=progress), False
 
 

@@ -24,6 +24,14 @@ def data() -> None:
 
 
 @data.command()
+@click.option(
+    "--preset",
+    type=click.Choice(["realistic", "planted"]),
+    default="realistic",
+    show_default=True,
+    help="realistic: subtopics, untagged videos, shared tags, weak covers; "
+    "planted: the easy corpus of earlier versions (see docs/synthetic.md).",
+)
 @click.option("--videos", "n_videos", default=20_000, show_default=True, help="Videos in the catalogue.")
 @click.option("--users", "n_users", default=5_000, show_default=True, help="Users.")
 @click.option("--days", "n_days", default=5, show_default=True, help="Days the exposures span.")
@@ -41,6 +49,7 @@ def data() -> None:
 @click.option("--workers", type=int, default=None, help="Processes rendering covers  [default: all cores].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def synth(
+    preset: str,
     n_videos: int,
     n_users: int,
     n_days: int,
@@ -52,10 +61,11 @@ def synth(
     workers: int | None,
     quiet: bool,
 ) -> None:
-    """Generate a synthetic data set with planted classes, tags, titles, covers and user preferences."""
+    """Generate a synthetic data set: classes, tags, titles, covers, user preferences and exposures."""
     from topic_learning.data import SyntheticConfig, generate
 
     config = SyntheticConfig(
+        preset=preset,  # click.Choice keeps it to the two presets
         n_videos=n_videos,
         n_users=n_users,
         n_days=n_days,

@@ -6,6 +6,7 @@
     DIR/videos.parquet         VIDEOS_SCHEMA; ``cover`` relative to DIR ("covers/17.png")
     DIR/interactions.parquet   INTERACTIONS_SCHEMA (absent when the source has no interactions)
     DIR/users.parquet          USERS_SCHEMA (synthetic ground truth; absent otherwise)
+    DIR/truth.parquet          synthetic videos' ground truth, written by the generator after saving
     DIR/covers/<video_id>.png  cover images
 
 The manifest is written last and removed first, so a directory with a manifest is complete.
@@ -41,6 +42,7 @@ MANIFEST_FILE = "manifest.json"
 VIDEOS_FILE = "videos.parquet"
 INTERACTIONS_FILE = "interactions.parquet"
 USERS_FILE = "users.parquet"
+TRUTH_FILE = "truth.parquet"
 COVERS_DIR = "covers"
 
 _OWN_ENTRIES = {
@@ -49,6 +51,7 @@ _OWN_ENTRIES = {
     VIDEOS_FILE,
     INTERACTIONS_FILE,
     USERS_FILE,
+    TRUTH_FILE,
     COVERS_DIR,
 }
 """What a data set directory may hold: anything else belongs to someone else and stops a write."""
@@ -161,6 +164,8 @@ class Dataset:
             covers_dir = f"{directory / COVERS_DIR}{os.sep}"
             ours = self.videos["cover"].dropna().astype(str).str.startswith(covers_dir).any()
             prepare_directory(directory, clear_covers=not ours)
+            # an earlier synthetic data set's truth would describe videos that are no longer there
+            (directory / TRUTH_FILE).unlink(missing_ok=True)
         # a half-written directory must not pass for a complete one
         (directory / MANIFEST_FILE).unlink(missing_ok=True)
         videos = tables["videos"]

@@ -8,7 +8,8 @@ A data set is two tables, plus the users' ground truth for synthetic data:
 ``interactions``
     One row per exposure of a video to a user, ``clicked`` telling whether the user clicked it.
 ``users``
-    One row per synthetic user: the secondary classes the user prefers and a relative activity.
+    One row per synthetic user: the secondary classes the user prefers, the subtopics (null
+    where the generator has none) and a relative activity.
 
 Validation coerces what it can without losing information (integral floats to integers, naive
 timestamps to UTC, nanoseconds to microseconds, categoricals to strings) and raises a one-line
@@ -63,10 +64,15 @@ USERS_SCHEMA = pa.schema(
     [
         pa.field("user_id", pa.int64(), nullable=False),
         pa.field("preferred_classes", pa.list_(pa.string()), nullable=False),
+        pa.field("preferred_subtopics", pa.list_(pa.string())),
         pa.field("activity", pa.float64(), nullable=False),
     ]
 )
-"""Ground truth of synthetic users: the secondary classes each prefers and a relative activity rate."""
+"""Ground truth of synthetic users: the secondary classes and subtopics each prefers, and a relative
+activity rate. ``preferred_subtopics`` may be missing (data sets written before it existed): it
+is read as null."""
+
+_OPTIONAL_USERS_COLUMNS = ("preferred_subtopics",)
 
 TableLike = pd.DataFrame | pa.Table
 
@@ -126,7 +132,8 @@ def users_table(data: TableLike, *, source: str) -> pa.Table:
     Parameters
     ----------
     data
-        A pandas frame or Arrow table with ``user_id``, ``preferred_classes`` and ``activity``.
+        A pandas frame or Arrow table with ``user_id``, ``preferred_classes`` and ``activity``,
+        and optionally ``preferred_subtopics``.
     source
         What the table was read from; starts every error message.
 
@@ -140,6 +147,14 @@ def users_table(data: TableLike, *, source: str) -> pa.Table:
     DataError
         As :func:`videos_table`, for the users' columns.
     """
+    missing = [name for name in _OPTIONAL_USERS_COLUMNS if name not in _column_names(data)]
+    if missing:
+        # older data sets lack the optional columns: read them as null rather than refuse them
+        if isinstance(data, pa.Table):
+            for name in missing:
+                data = data.append_column(name, pa.nulls(data.num_rows, USERS_SCHEMA.field(name).type))
+        else:
+            data = data.assign(**{name: None for name in missing})
     return _conform(data, USERS_SCHEMA, source=source, unique="user_id")
 
 
@@ -194,7 +209,8 @@ def validate_users(df: TableLike, *, source: str) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``user_id`` int64, ``preferred_classes`` numpy arrays of strings, ``activity`` float64.
+        ``user_id`` int64, ``preferred_classes`` and ``preferred_subtopics`` (None where unknown) numpy
+        arrays of strings, ``activity`` float64.
     """
     return to_pandas(users_table(df, source=source))
 
@@ -324,8 +340,12 @@ def read_csv(
     return frame
 
 
+def _column_names(data: TableLike) -> list[str]:
+    return data.column_names if isinstance(data, pa.Table) else [str(name) for name in data.columns]
+
+
 def _conform(data: TableLike, schema: pa.Schema, *, source: str, unique: str | None = None) -> pa.Table:
-    names = data.column_names if isinstance(data, pa.Table) else [str(name) for name in data.columns]
+    names = _column_names(data)
     missing = [field.name for field in schema if field.name not in names]
     if missing:
         raise DataError(f"{source}: missing column{_names(missing)}")

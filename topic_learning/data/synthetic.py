@@ -1,20 +1,32 @@
-"""A synthetic video platform with the structure the paper's method should recover.
+"""A synthetic video platform: a realistic default, and a planted corpus built to be recovered.
 
-Videos belong to a hand-written taxonomy of 12 primary classes and 50 secondary classes with
-real English names. Each modality carries the class, with noise:
+Videos belong to a hand-written taxonomy (:mod:`topic_learning.data.taxonomy`) of 12 primary and
+50 secondary classes with real English names. Two presets draw the modalities from it:
 
-* tags come mostly from the video's secondary class, some from its siblings (same primary),
-  a few from global noise tags; within a class they are Zipf-distributed, so tags of one class
-  co-occur;
-* titles are English phrases built from the class's keywords (sometimes a sibling's or a
-  stranger's), and some titles say nothing about the class at all;
-* covers have a palette chosen by the primary class and a motif chosen by the secondary class,
-  jittered in position, size, rotation and colour, with noise; some are deliberately ambiguous.
+``realistic`` (the default)
+    Each secondary class has a few *subtopics*, each its own mix of the class's keywords; users
+    prefer 1-3 subtopics and click those far more than the rest of the class, the rest of the
+    class more than its siblings, and those more than anything else. About 43% of the videos
+    carry no tags (as in KuaiRec); tagged ones have 1-6, in random order, drawn from keywords of
+    the video's subtopic, keywords of sibling and unrelated classes, tags the classes of a
+    primary share, format tags unrelated classes share ("tutorial"), noise tags ("fyp") and a
+    long tail of rare entity tags ("mira okafor", 1-3 videos each); no tag is a class name.
+    Titles are uninformative more often and borrow other classes' keywords. Covers take the
+    primary class's palette and the secondary class's motif only half of the time each.
+    :func:`topic_learning.data.synthetic_stats.planted_structure` measures how much of the
+    class each modality carries; ``docs/synthetic.md`` lists the numbers.
+``planted``
+    The corpus this module first made, kept bit for bit: every tag belongs to one secondary
+    class, the class name is its most frequent tag, every video carries a tag of its own class,
+    covers are coloured by primary class and carry a motif per secondary class (drawn by
+    :mod:`topic_learning.data.covers`), users prefer secondary classes.
 
-Users prefer 1-3 secondary classes. Over ``n_days`` days they are shown videos that are either
-from a preferred class or simply popular, and click with a probability that depends on how the
-video's class relates to their preferences and on the video's quality. Half of the catalogue
-is published on day 0, the rest day by day, and no video is shown before it is published.
+In both, tags within a list are Zipf-distributed, so popular tags co-occur; titles are English
+phrases from templates; covers are jittered in position, size, rotation and colour, with
+noise. Over ``n_days`` days users are shown videos that are either from their preferences or
+simply popular, and click with a probability that depends on how the video relates to their
+preferences, on the video's quality and on the user's propensity. Half of the catalogue is
+published on day 0, the rest day by day, and no video is shown before it is published.
 
 Everything is drawn from random streams keyed by (seed, purpose, chunk), so a seed gives the
 same data set whatever the chunk timing or the number of processes that render covers.
@@ -22,278 +34,58 @@ same data set whatever the chunk timing or the number of processes that render c
 
 from __future__ import annotations
 
-import colorsys
-import math
 import os
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-from PIL import Image, ImageDraw
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from mtl.errors import DataError
-from topic_learning.data.dataset import COVERS_DIR, Dataset, prepare_directory
+from topic_learning.data.covers import MOTIFS, render_cover
+from topic_learning.data.dataset import COVERS_DIR, TRUTH_FILE, Dataset, prepare_directory
 from topic_learning.data.schema import TIMESTAMP, to_pandas
+from topic_learning.data.taxonomy import (
+    ADJECTIVES,
+    ENTITY_FIRST_NAMES,
+    ENTITY_LAST_NAMES,
+    FILLERS,
+    GENERIC_TAGS,
+    INTROS,
+    NOISE_TAGS,
+    NOUNS,
+    NUMBERS,
+    PRIMARY_TAGS,
+    TAG_SUFFIXES,
+    TAXONOMY,
+)
 
-# fmt: off
-TAXONOMY: dict[str, dict[str, tuple[str, ...]]] = {
-    "sports": {
-        "football": (
-            "soccer", "goal", "striker", "penalty", "free kick", "goalkeeper", "midfielder", "world cup",
-            "premier league", "dribbling", "offside", "derby",
-        ),
-        "basketball": (
-            "nba", "dunk", "three pointer", "point guard", "rebound", "slam dunk", "layup", "buzzer beater",
-            "crossover", "free throw", "hoops", "playoffs",
-        ),
-        "tennis": (
-            "wimbledon", "serve", "backhand", "forehand", "racket", "grand slam", "volley", "tiebreak",
-            "clay court", "ace", "baseline", "us open",
-        ),
-        "running": (
-            "marathon", "sprint", "jogging", "trail running", "running shoes", "personal best", "5k race",
-            "half marathon", "pace", "track", "ultramarathon", "interval training",
-        ),
-        "swimming": (
-            "freestyle", "butterfly stroke", "backstroke", "breaststroke", "swimming pool", "lap", "diving",
-            "open water", "goggles", "olympic pool", "relay", "flip turn",
-        ),
-        "fitness": (
-            "workout", "gym", "squats", "deadlift", "push ups", "yoga", "stretching", "abs", "cardio",
-            "weightlifting", "personal trainer", "home workout",
-        ),
-    },
-    "music": {
-        "pop": (
-            "pop star", "chart hit", "music video", "boy band", "girl group", "love song", "pop ballad",
-            "billboard", "catchy chorus", "remix", "singer", "album release",
-        ),
-        "rock": (
-            "electric guitar", "drummer", "rock band", "heavy metal", "guitar solo", "punk", "concert",
-            "riff", "bass guitar", "stage dive", "amplifier", "encore",
-        ),
-        "hip hop": (
-            "rap", "rapper", "freestyle rap", "beat", "mixtape", "turntable", "dj", "lyrics", "cypher",
-            "trap beat", "breakdance", "mic drop",
-        ),
-        "classical": (
-            "piano", "violin", "orchestra", "symphony", "cello", "mozart", "beethoven", "concerto",
-            "conductor", "sonata", "opera", "string quartet",
-        ),
-        "karaoke": (
-            "karaoke night", "singing cover", "duet", "high notes", "vocal range", "sing along",
-            "microphone", "acoustic cover", "vocal coach", "talent show", "choir", "humming",
-        ),
-    },
-    "food": {
-        "baking": (
-            "bread", "sourdough", "cake", "cookies", "croissant", "oven", "dough", "pastry", "cupcakes",
-            "frosting", "pie crust", "muffins",
-        ),
-        "street food": (
-            "food truck", "night market", "dumplings", "tacos", "noodles", "skewers", "fried chicken",
-            "food stall", "hot dog", "bubble tea", "spring rolls", "street vendor",
-        ),
-        "home cooking": (
-            "recipe", "dinner", "kitchen", "stir fry", "pasta", "soup", "roast chicken", "meal prep",
-            "salad", "curry", "omelette", "family meal",
-        ),
-        "barbecue": (
-            "grill", "brisket", "smoked ribs", "bbq sauce", "charcoal", "steak", "pulled pork", "burgers",
-            "smoker", "marinade", "kebab", "wood fire",
-        ),
-    },
-    "travel": {
-        "beaches": (
-            "beach", "ocean", "sunset", "island", "surfing", "sand", "snorkeling", "palm trees", "tropical",
-            "coral reef", "seaside", "waves",
-        ),
-        "hiking": (
-            "mountain", "trail", "summit", "camping", "backpack", "forest", "waterfall", "national park",
-            "hiking boots", "scenic view", "canyon", "glacier",
-        ),
-        "city tours": (
-            "skyline", "landmarks", "museum", "old town", "city walk", "street art", "cathedral", "subway",
-            "rooftop", "night view", "architecture", "walking tour",
-        ),
-        "road trips": (
-            "road trip", "highway", "camper van", "gas station", "route 66", "scenic drive", "motel",
-            "desert road", "van life", "road map", "mountain pass", "travel vlog",
-        ),
-    },
-    "gaming": {
-        "esports": (
-            "tournament", "league of legends", "dota", "pro player", "team fight", "championship",
-            "counter strike", "caster", "valorant", "clutch", "ranked match", "overwatch",
-        ),
-        "mobile games": (
-            "mobile game", "pubg mobile", "clash royale", "gacha", "touch controls", "candy crush",
-            "among us", "free to play", "level up", "genshin impact", "mobile legends", "idle game",
-        ),
-        "retro games": (
-            "retro gaming", "arcade", "nintendo", "mario", "pixel art", "game boy", "sega",
-            "console collection", "8 bit", "pac man", "zelda", "classic console",
-        ),
-        "strategy games": (
-            "chess", "civilization", "starcraft", "tower defense", "base building", "real time strategy",
-            "turn based", "grand strategy", "age of empires", "board game", "checkmate", "total war",
-        ),
-    },
-    "news": {
-        "politics": (
-            "election", "president", "parliament", "senate", "vote", "campaign", "debate", "policy",
-            "government", "minister", "referendum", "diplomacy",
-        ),
-        "business": (
-            "stock market", "economy", "inflation", "startup", "interest rates", "wall street", "earnings",
-            "investors", "cryptocurrency", "bitcoin", "trade war", "unemployment",
-        ),
-        "weather": (
-            "storm", "hurricane", "rain", "snow", "heatwave", "forecast", "tornado", "flood", "thunderstorm",
-            "typhoon", "climate", "temperature",
-        ),
-        "local news": (
-            "traffic accident", "fire department", "police", "city council", "community event",
-            "neighborhood", "rescue", "road closure", "local hero", "school board", "firefighters",
-            "breaking news",
-        ),
-    },
-    "fashion": {
-        "streetwear": (
-            "hoodie", "oversized fit", "outfit of the day", "thrift haul", "vintage jacket", "cargo pants",
-            "graphic tee", "sneakers", "lookbook", "bucket hat", "denim", "drip",
-        ),
-        "makeup": (
-            "lipstick", "eyeliner", "foundation", "eyeshadow", "contour", "mascara", "skincare",
-            "makeup tutorial", "blush", "concealer", "beauty routine", "highlighter",
-        ),
-        "hairstyles": (
-            "haircut", "braids", "curly hair", "hair dye", "ponytail", "barber", "bob cut", "hair care",
-            "updo", "bangs", "fade", "hair tutorial",
-        ),
-        "jewelry": (
-            "necklace", "earrings", "gold ring", "diamond", "bracelet", "pearls", "engagement ring",
-            "silver", "gemstone", "pendant", "handmade jewelry", "watch collection",
-        ),
-    },
-    "pets": {
-        "dogs": (
-            "puppy", "golden retriever", "dog training", "corgi", "husky", "dog park", "fetch", "labrador",
-            "german shepherd", "bark", "leash", "good boy",
-        ),
-        "cats": (
-            "kitten", "cat", "meow", "purring", "cat tree", "siamese", "catnip", "tabby", "litter box",
-            "persian cat", "scratching post", "cat nap",
-        ),
-        "birds": (
-            "parrot", "budgie", "cockatoo", "bird cage", "songbird", "parakeet", "feathers", "canary",
-            "cockatiel", "bird feeder", "owl", "talking parrot",
-        ),
-        "aquarium": (
-            "fish tank", "goldfish", "betta fish", "aquascape", "coral", "clownfish", "guppies",
-            "aquarium plants", "koi pond", "shrimp tank", "water filter", "tropical fish",
-        ),
-    },
-    "tech": {
-        "smartphones": (
-            "iphone", "android", "samsung galaxy", "phone review", "unboxing", "camera test", "battery life",
-            "pixel phone", "foldable phone", "smartphone", "screen protector", "phone case",
-        ),
-        "computers": (
-            "laptop", "gaming pc", "graphics card", "pc build", "motherboard", "keyboard", "monitor",
-            "macbook", "cpu", "ssd", "water cooling", "desk setup",
-        ),
-        "gadgets": (
-            "smartwatch", "drone", "earbuds", "headphones", "smart home", "vr headset", "tablet",
-            "action camera", "robot vacuum", "e reader", "charger", "tech gadgets",
-        ),
-        "programming": (
-            "python", "javascript", "coding", "software engineer", "algorithm", "web development",
-            "debugging", "github", "machine learning", "data structures", "linux", "code review",
-        ),
-    },
-    "comedy": {
-        "pranks": (
-            "prank", "hidden camera", "scare prank", "prank call", "practical joke", "reaction",
-            "roommate prank", "fake spider", "whoopee cushion", "gotcha", "surprise", "public prank",
-        ),
-        "stand-up": (
-            "stand up comedy", "comedian", "punchline", "open mic", "comedy club", "crowd work",
-            "stand up special", "heckler", "one liner", "roast", "jokes", "late night show",
-        ),
-        "sketches": (
-            "sketch comedy", "parody", "skit", "impressions", "funny characters", "spoof", "comedy duo",
-            "satire", "improv", "blooper", "short film", "acting",
-        ),
-    },
-    "education": {
-        "math": (
-            "algebra", "geometry", "calculus", "equations", "math tricks", "fractions", "probability",
-            "trigonometry", "multiplication", "math olympiad", "statistics", "proof",
-        ),
-        "history": (
-            "ancient rome", "world war", "medieval", "egypt", "pyramids", "empire", "historical facts",
-            "civil war", "vikings", "renaissance", "dynasty", "archaeology",
-        ),
-        "language learning": (
-            "english grammar", "vocabulary", "pronunciation", "spanish lessons", "learn french", "idioms",
-            "accent", "language exchange", "flashcards", "japanese", "speaking practice", "ielts",
-        ),
-        "science": (
-            "physics", "chemistry", "biology", "experiment", "space", "astronomy", "dna", "laboratory",
-            "volcano", "black hole", "solar system", "microscope",
-        ),
-    },
-    "autos": {
-        "supercars": (
-            "ferrari", "lamborghini", "supercar", "porsche", "mclaren", "v8 engine", "exhaust sound",
-            "bugatti", "top speed", "sports car", "launch control", "horsepower",
-        ),
-        "motorcycles": (
-            "motorbike", "harley davidson", "superbike", "motocross", "helmet", "wheelie", "scooter",
-            "dirt bike", "biker", "sport bike", "cruiser", "ducati",
-        ),
-        "electric vehicles": (
-            "tesla", "electric car", "charging station", "battery range", "autopilot", "ev", "model 3",
-            "regenerative braking", "electric truck", "charging cable", "range test", "e bike",
-        ),
-        "car repair": (
-            "mechanic", "oil change", "brake pads", "engine repair", "car wash", "detailing", "tire change",
-            "garage", "diagnostics", "spark plugs", "car restoration", "dashboard",
-        ),
-    },
-}
-"""Primary class → secondary class → keywords (noun phrases, unique across the taxonomy)."""
+__all__ = [
+    "MOTIFS",
+    "NOISE_TAGS",
+    "PRESETS",
+    "TAG_SUFFIXES",
+    "TAXONOMY",
+    "SyntheticConfig",
+    "generate",
+    "load_truth",
+    "motif_of",
+    "render_cover",
+    "tag_vocabulary",
+]
 
-TAG_SUFFIXES = ("highlights", "tips", "tutorial", "vlog", "compilation", "review", "challenge",
-                "lovers", "daily", "life", "fans", "community")
-"""Make class-specific compound tags ("football highlights") the way uploaders do."""
-
-NOISE_TAGS = ("viral", "trending", "fyp", "for you", "must watch", "funny", "cute", "amazing",
-              "weekend", "love", "follow me", "like for like", "new video", "satisfying",
-              "best moments", "life hacks", "happy", "relax", "shorts", "2021")
-"""Tags any uploader adds to any video to be found: they say nothing about the class."""
-
-_ADJECTIVES = ("amazing", "incredible", "crazy", "best", "epic", "beautiful", "funny", "quick", "easy",
-               "ultimate", "simple", "unbelievable", "perfect", "relaxing", "insane")
-_NOUNS = ("moments", "highlights", "tips", "tutorial", "vlog", "compilation", "review", "challenge",
-          "guide", "story", "clip", "session", "ideas", "fails", "reaction")
-_INTROS = ("watch this", "today's", "the best", "my", "our", "new", "weekly", "classic", "random")
-_FILLERS = ("you won't believe what happened", "watch till the end", "my day today", "this made my day",
-            "wait for it", "so satisfying", "like and follow", "what do you think?", "must see",
-            "part two", "not what I expected", "just for fun", "story time", "trying this for the first time",
-            "had to share this")
-_NUMBERS = tuple(str(n) for n in (3, 5, 7, 10, 15, 20))
-# fmt: on
+Preset = Literal["realistic", "planted"]
+PRESETS: tuple[Preset, ...] = ("realistic", "planted")
 
 # A title template is a sequence of literals and slot names; slots are filled per video.
-_SLOTS = ("k1", "k2", "adj", "noun", "intro", "filler", "num")
+_SLOTS = ("k1", "k2", "adj", "noun", "intro", "filler", "num", "topic", "generic", "noise")
 _INFORMATIVE_TEMPLATES = (
     ("adj", " ", "k1", " ", "noun"),
     ("k1", " and ", "k2", " ", "noun"),
@@ -312,28 +104,74 @@ _UNINFORMATIVE_TEMPLATES = (
     ("filler", " part ", "num"),
     ("adj", " ", "noun", "!!"),
 )
+# the realistic preset adds templates with words of the primary class ("topic"), format words
+# shared by unrelated classes ("generic") and noise tags, as uploaders write
+_REALISTIC_INFORMATIVE_TEMPLATES = (
+    *_INFORMATIVE_TEMPLATES,
+    ("k1", " ", "generic"),
+    ("topic", ": ", "k1", " ", "noun"),
+    ("generic", " | ", "k1", " #", "noise"),
+    ("topic", " ", "noun", " with ", "k1"),
+)
+_REALISTIC_UNINFORMATIVE_TEMPLATES = (
+    *_UNINFORMATIVE_TEMPLATES,
+    ("generic", ": ", "filler"),
+    ("filler", " #", "noise"),
+    ("adj", " ", "generic", " ", "noun"),
+    ("intro", " ", "generic", " #", "noise"),
+)
 
 _TAGS_PER_VIDEO = np.array([0.14, 0.24, 0.24, 0.18, 0.12, 0.08])  # 1..6 tags
-_PREFERENCES_PER_USER = np.array([0.4, 0.4, 0.2])  # 1..3 preferred secondary classes
-MOTIFS = ("circles", "stripes", "triangles", "rings", "grid", "cross", "diamonds", "waves")
-"""Cover motifs; siblings of one primary class never share one (a primary has at most 6)."""
-_ROUND_MOTIFS = frozenset({"circles", "rings"})
+_PREFERENCES_PER_USER = np.array([0.4, 0.4, 0.2])  # 1..3 preferred classes (planted) or subtopics
 
 _DAY_US = 86_400 * 1_000_000
 _VIDEO_CHUNK = 250_000
 _EXPOSURE_CHUNK = 1_000_000
 _COVER_CHUNK = 128
 
-# random stream ids: one per purpose, so adding draws to one purpose leaves the others unchanged
+# random stream ids: one per purpose, so adding draws to one purpose leaves the others unchanged;
+# 0-5 are all the planted preset uses, the realistic preset's new purposes come after them
 _STREAM_CLASSES, _STREAM_VIDEOS, _STREAM_SCHEDULE, _STREAM_USERS, _STREAM_EXPOSURES, _STREAM_COVERS = range(6)
+_STREAM_WORLD, _STREAM_TAGS, _STREAM_TITLES, _STREAM_COVER_DRAWS = range(6, 10)
+
+# the realistic preset's sources of a tag, in the order of SyntheticConfig's shares; noise takes the rest
+_OWN, _SIBLING, _PRIMARY, _GENERIC, _STRANGER, _ENTITY, _NOISE = range(7)
+
+PRESET_DEFAULTS: dict[str, dict[str, float]] = {
+    "realistic": {
+        "own_tag_share": 0.38,
+        "sibling_tag_share": 0.07,
+        "title_keyword_noise": 0.35,
+        "uninformative_title_share": 0.3,
+        "ambiguous_cover_share": 0.2,
+        "ctr_preferred": 0.05,
+        "ctr_sibling": 0.03,
+    },
+    "planted": {
+        "own_tag_share": 0.78,
+        "sibling_tag_share": 0.14,
+        "title_keyword_noise": 0.15,
+        "uninformative_title_share": 0.15,
+        "ambiguous_cover_share": 0.1,
+        "ctr_preferred": 0.11,
+        "ctr_sibling": 0.045,
+    },
+}
+"""Values the knobs left at None take, by preset."""
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Size, seed and knobs of a synthetic data set; defaults give overall CTR of about 7%.
+    """Preset, size, seed and knobs of a synthetic data set; defaults give an overall CTR of about 7%.
+
+    Knobs that default to None take their preset's value (:data:`PRESET_DEFAULTS`, listed
+    below as realistic / planted); knobs marked *realistic* are ignored by the planted preset.
 
     Attributes
     ----------
+    preset
+        ``"realistic"`` (default): subtopics, untagged videos, shared tags, weak covers;
+        ``"planted"``: the easy corpus of earlier versions, bit for bit (see the module docstring).
     n_videos, n_users, n_days
         Catalogue size, number of users, and days the exposures span.
     seed
@@ -351,25 +189,50 @@ class SyntheticConfig:
     initial_share
         Share of the catalogue published on day 0; the rest is spread over days 1..n_days-1.
     preference_share
-        Share of exposures drawn from the user's preferred classes (the others follow popularity).
+        Share of exposures drawn from the user's preferences (the others follow popularity).
     own_tag_share, sibling_tag_share
-        Share of a video's tags from its own secondary class, and from sibling secondary
-        classes of its primary class; the remainder are noise tags.
+        Share of a video's tags from its own secondary class (realistic: its subtopic's keyword
+        mix), and from sibling secondary classes of its primary class; 0.38 / 0.78 and
+        0.07 / 0.14. The planted preset fills the rest with noise tags; the realistic preset
+        with the shares below and noise tags.
+    primary_tag_share, generic_tag_share, stranger_tag_share, entity_tag_share
+        *Realistic*: share of tags the classes of the video's primary class share (0.12), of
+        format tags unrelated classes share (0.18), of keywords of any class (0.05), and of
+        rare entity tags used by 1-3 videos of one class (0.08).
+    untagged_share
+        *Realistic*: share of videos without tags (0.43, as in KuaiRec).
     title_keyword_noise
-        Share of title keywords from a sibling class (two thirds) or any class (one third).
+        Share of title keywords from another class: a sibling or any class, two thirds /
+        one third (planted), half / half (realistic); 0.35 / 0.15.
     uninformative_title_share
-        Share of titles with no class keyword at all.
+        Share of titles with no class keyword at all; 0.3 / 0.15.
     ambiguous_cover_share
-        Share of covers drawn with another class's palette or motif and low contrast.
+        Planted: share of covers drawn with another class's palette or motif and low contrast.
+        Realistic: share of covers drawn faintly (low contrast); 0.2 / 0.1.
+    cover_palette_tie, cover_motif_tie
+        *Realistic*: probability that a cover takes its primary class's palette (else a random
+        primary's), and its secondary class's motif (else a random motif); 0.5 each.
+    subtopics_per_class
+        *Realistic*: subtopics per secondary class (3), each with its own core keywords.
+    subtopic_focus
+        *Realistic*: share of a subtopic's keyword draws from its core keywords (0.75); the rest
+        come from the other keywords of its class.
+    subtopic_exposure_share
+        *Realistic*: share of preference exposures from the preferred subtopic itself (0.7);
+        the others come from anywhere in its secondary class.
     popularity_exponent
         Zipf exponent of video popularity.
+    ctr_subtopic
+        *Realistic*: base click probability on a video of a preferred subtopic (0.12).
     ctr_preferred, ctr_sibling, ctr_other
-        Base click probability when the video's secondary class is preferred by the user, when
-        only its primary class is, and otherwise; scaled by video quality and user propensity.
+        Base click probability when the video's secondary class is preferred (realistic: is the
+        class of a preferred subtopic; 0.05 / 0.11), when only its primary class is
+        (0.03 / 0.045), and otherwise (0.015); scaled by video quality and user propensity.
     workers
         Processes that render covers; None: every core this process may use.
     """
 
+    preset: Preset = "realistic"
     n_videos: int = 20_000
     n_users: int = 5_000
     n_days: int = 5
@@ -381,18 +244,31 @@ class SyntheticConfig:
     start: datetime = datetime(2021, 1, 1, tzinfo=UTC)
     initial_share: float = 0.5
     preference_share: float = 0.6
-    own_tag_share: float = 0.78
-    sibling_tag_share: float = 0.14
-    title_keyword_noise: float = 0.15
-    uninformative_title_share: float = 0.15
-    ambiguous_cover_share: float = 0.1
+    own_tag_share: float | None = None
+    sibling_tag_share: float | None = None
+    primary_tag_share: float = 0.12
+    generic_tag_share: float = 0.18
+    stranger_tag_share: float = 0.05
+    entity_tag_share: float = 0.08
+    untagged_share: float = 0.43
+    title_keyword_noise: float | None = None
+    uninformative_title_share: float | None = None
+    ambiguous_cover_share: float | None = None
+    cover_palette_tie: float = 0.5
+    cover_motif_tie: float = 0.5
+    subtopics_per_class: int = 3
+    subtopic_focus: float = 0.75
+    subtopic_exposure_share: float = 0.7
     popularity_exponent: float = 0.8
-    ctr_preferred: float = 0.11
-    ctr_sibling: float = 0.045
+    ctr_subtopic: float = 0.12
+    ctr_preferred: float | None = None
+    ctr_sibling: float | None = None
     ctr_other: float = 0.015
     workers: int | None = None
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise DataError(f"synthetic config: preset must be 'realistic' or 'planted', got {self.preset!r}")
         at_least = {
             "seed": 0,
             "n_videos": 1,
@@ -401,30 +277,48 @@ class SyntheticConfig:
             "cover_size": 16,
             "workers": 1,
             "n_exposures": 0,
+            "subtopics_per_class": 1,
         }
         for name, low in at_least.items():
             value = getattr(self, name)
             if value is not None and value < low:
                 raise DataError(f"synthetic config: {name} must be at least {low}, got {value}")
+        if self.subtopics_per_class > _MAX_SUBTOPICS:
+            raise DataError(
+                f"synthetic config: subtopics_per_class must be at most {_MAX_SUBTOPICS}, "
+                f"got {self.subtopics_per_class}"
+            )
         shares = (
             "initial_share",
             "preference_share",
             "own_tag_share",
             "sibling_tag_share",
+            *_REALISTIC_TAG_SHARES,
+            "untagged_share",
             "title_keyword_noise",
             "uninformative_title_share",
             "ambiguous_cover_share",
+            "cover_palette_tie",
+            "cover_motif_tie",
+            "subtopic_focus",
+            "subtopic_exposure_share",
+            "ctr_subtopic",
             "ctr_preferred",
             "ctr_sibling",
             "ctr_other",
         )
         for name in shares:
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise DataError(
-                    f"synthetic config: {name} must be between 0 and 1, got {getattr(self, name)}"
-                )
-        if self.own_tag_share + self.sibling_tag_share > 1.0:
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise DataError(f"synthetic config: {name} must be between 0 and 1, got {value}")
+        knobs = self.resolved() if self._unresolved() else self
+        if knobs.own_tag_share + knobs.sibling_tag_share > 1.0:
             raise DataError("synthetic config: own_tag_share + sibling_tag_share must not exceed 1")
+        if self.preset == "realistic" and sum(knobs._tag_shares()) > 1.0 + 1e-9:
+            raise DataError(
+                "synthetic config: own, sibling, primary, generic, stranger and entity tag shares "
+                "must not exceed 1 together"
+            )
         if self.exposures_per_user_day < 0 or self.popularity_exponent < 0:
             raise DataError("synthetic config: exposures_per_user_day and popularity_exponent must be >= 0")
         if self.start.tzinfo is None:
@@ -437,20 +331,44 @@ class SyntheticConfig:
             return self.n_exposures
         return round(self.exposures_per_user_day * self.n_users * self.n_days)
 
+    def resolved(self) -> SyntheticConfig:
+        """This configuration with every knob left at None set to its preset's default."""
+        missing = {
+            name: value for name, value in PRESET_DEFAULTS[self.preset].items() if getattr(self, name) is None
+        }
+        return replace(self, **missing) if missing else self
+
     def to_dict(self) -> dict[str, object]:
-        """The configuration as JSON-ready values (for the manifest)."""
-        values = asdict(self)
+        """The configuration as JSON-ready values (for the manifest), preset defaults filled in."""
+        values = asdict(self.resolved())
         values["start"] = self.start.isoformat()
         values["n_exposures"] = self.total_exposures
         return values
 
+    def _unresolved(self) -> bool:
+        return any(getattr(self, name) is None for name in PRESET_DEFAULTS[self.preset])
+
+    def _tag_shares(self) -> list[float]:
+        """Shares of the realistic tag sources, in the order of ``_OWN`` .. ``_NOISE`` (resolved only)."""
+        named = [
+            self.own_tag_share,
+            self.sibling_tag_share,
+            *(getattr(self, n) for n in _REALISTIC_TAG_SHARES),
+        ]
+        return [float(share) for share in named]
+
+
+_REALISTIC_TAG_SHARES = ("primary_tag_share", "generic_tag_share", "stranger_tag_share", "entity_tag_share")
+_MAX_SUBTOPICS = 6  # a class has 12 keywords: at least 2 core keywords per subtopic
+
 
 def tag_vocabulary() -> dict[str, tuple[str, ...]]:
-    """Each secondary class's tags, most frequent first.
+    """Each secondary class's tags in the planted preset, most frequent first.
 
     The class name leads, then the class's keywords alternate with compound tags built from
     :data:`TAG_SUFFIXES`; a tag belongs to exactly one class. Videos draw from this order with
-    Zipf weights, so the first few tags of a class are common and co-occur.
+    Zipf weights, so the first few tags of a class are common and co-occur. (The realistic
+    preset's tags come from :mod:`topic_learning.data.taxonomy`'s lists instead.)
 
     Returns
     -------
@@ -471,16 +389,43 @@ def tag_vocabulary() -> dict[str, tuple[str, ...]]:
     return vocabulary
 
 
+def motif_of(secondary_class: str) -> str:
+    """The cover motif of a secondary class (a realistic cover takes it half of the time).
+
+    Parameters
+    ----------
+    secondary_class
+        A secondary class of :data:`TAXONOMY`.
+
+    Returns
+    -------
+    str
+        One of :data:`MOTIFS`.
+
+    Raises
+    ------
+    DataError
+        ``secondary_class`` is not in the taxonomy.
+    """
+    taxonomy = _Taxonomy()
+    if secondary_class not in taxonomy.secondaries:
+        raise DataError(f"{secondary_class!r} is not a secondary class of the synthetic taxonomy")
+    index = np.array([taxonomy.secondaries.index(secondary_class)])
+    return MOTIFS[int(_motif_index(taxonomy, index)[0])]
+
+
 def generate(config: SyntheticConfig, out_dir: Path | str, progress: bool = True) -> Dataset:
     """Generate a synthetic data set and save it to ``out_dir``.
 
     Writes the layout of :mod:`topic_learning.data.dataset` plus ``users.parquet``, the users'
-    ground truth (preferred secondary classes and relative activity).
+    ground truth (preferred secondary classes, preferred subtopics in the realistic preset, and
+    relative activity), and ``truth.parquet``, the videos' ground truth that the canonical
+    videos table does not carry (see :func:`load_truth`).
 
     Parameters
     ----------
     config
-        Sizes, seed and knobs.
+        Preset, sizes, seed and knobs.
     out_dir
         New, empty, or holding an earlier data set (which is replaced).
     progress
@@ -496,29 +441,73 @@ def generate(config: SyntheticConfig, out_dir: Path | str, progress: bool = True
     DataError
         ``out_dir`` holds something other than a data set.
     """
+    config = config.resolved()
     out_dir = prepare_directory(out_dir, clear_covers=True)
+    (out_dir / TRUTH_FILE).unlink(missing_ok=True)  # an earlier data set's truth must not survive a failure
     taxonomy = _Taxonomy()
-    videos = _generate_videos(config, taxonomy, progress=progress)
-    users = _generate_users(config, taxonomy, videos)
-    interactions = _generate_exposures(config, taxonomy, videos, users, progress=progress)
+    if config.preset == "planted":
+        world = None
+        videos = _generate_videos(config, taxonomy, progress=progress)
+        users = _generate_users(config, taxonomy, videos)
+        interactions = _generate_exposures(config, taxonomy, videos, users, progress=progress)
+        tag_words = taxonomy.tags.words
+    else:
+        world = _World(config, taxonomy)
+        videos, n_entities = _generate_realistic_videos(config, taxonomy, world, progress=progress)
+        users = _generate_realistic_users(config, world, videos)
+        interactions = _generate_realistic_exposures(
+            config, taxonomy, world, videos, users, progress=progress
+        )
+        tag_words = world.tag_words(n_entities)
     covers = None
     if config.covers:
         covers = _render_covers(config, taxonomy, videos, out_dir / COVERS_DIR, progress=progress)
     dataset = Dataset(
         name="synthetic",
-        videos=to_pandas(_videos_arrow(videos, taxonomy, covers)),
+        videos=to_pandas(_videos_arrow(videos, taxonomy, covers, tag_words)),
         interactions=to_pandas(interactions),
-        users=to_pandas(_users_arrow(users, taxonomy)),
+        users=to_pandas(_users_arrow(users, taxonomy, world)),
         root=out_dir,  # the covers are already in place there
         source="synthetic",
         params=config.to_dict(),
     )
     dataset.save(out_dir)
+    pq.write_table(_truth_arrow(videos, taxonomy, world), out_dir / TRUTH_FILE)
     return dataset
 
 
+def load_truth(directory: Path | str) -> pd.DataFrame:
+    """Read the videos' ground truth that :func:`generate` wrote next to a synthetic data set.
+
+    Parameters
+    ----------
+    directory
+        A data set directory written by :func:`generate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per video: ``video_id``; ``subtopic`` (the secondary class in the planted
+        preset); ``cover_palette`` (the primary class whose palette the cover took),
+        ``cover_motif`` (one of :data:`MOTIFS`) and ``cover_faint`` (drawn at low contrast),
+        which are null in the planted preset, whose covers decide that while they are drawn.
+
+    Raises
+    ------
+    DataError
+        ``directory`` holds no ``truth.parquet`` (not a synthetic data set, or an older one).
+    """
+    path = Path(directory) / TRUTH_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: not found; only data sets made by `mtl data synth` have one")
+    try:
+        return pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: not a readable parquet file ({exc})") from None
+
+
 class _Taxonomy:
-    """:data:`TAXONOMY` and the tag vocabularies as index arrays for vectorised sampling."""
+    """:data:`TAXONOMY` and the planted tag vocabularies as index arrays for vectorised sampling."""
 
     def __init__(self) -> None:
         self.primaries = list(TAXONOMY)
@@ -543,6 +532,8 @@ class _Taxonomy:
         self.tags = _Vocabularies([*vocabulary.values(), NOISE_TAGS], exponent=1.0)
         keywords = [keywords for secondaries in TAXONOMY.values() for keywords in secondaries.values()]
         self.keywords = _Vocabularies(keywords, exponent=0.7)
+        # class s's keywords are keywords.words[keyword_start[s] : keyword_start[s + 1]]
+        self.keyword_start = np.r_[0, np.cumsum([len(words) for words in keywords])]
 
     @property
     def n_secondaries(self) -> int:
@@ -573,6 +564,30 @@ class _Vocabularies:
         return np.searchsorted(self._keys, which + rng.random(len(which)), side="right")
 
 
+class _WeightedLists:
+    """Several lists of ids with explicit weights, all sampled by one searchsorted.
+
+    Unlike :class:`_Vocabularies` an id may sit in several lists (a keyword in every subtopic of
+    its class, a format tag in every class), each time with its own weight.
+    """
+
+    def __init__(self, ids: list[np.ndarray], weights: list[np.ndarray]) -> None:
+        self.ids = np.concatenate(ids).astype(np.int64)
+        keys = []
+        for v, w in enumerate(weights):
+            cdf = np.cumsum(w) / w.sum()
+            cdf[-1] = 1.0
+            keys.append(v + cdf)
+        self._keys = np.concatenate(keys)
+        # v + u may round up to v + 1 for u just below 1: clamp to list v's last entry
+        self._last = np.cumsum([len(list_ids) for list_ids in ids]) - 1
+
+    def sample(self, which: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Ids, one drawn from list ``which[i]`` for each ``i``."""
+        position = np.searchsorted(self._keys, which + rng.random(len(which)), side="right")
+        return self.ids[np.minimum(position, self._last[which])]
+
+
 def _rng(seed: int, stream: int, chunk: int = 0) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, chunk)))
 
@@ -581,14 +596,21 @@ def _bar(progress: bool, total: int, desc: str, unit: str) -> tqdm:
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not progress, leave=False)
 
 
+# --- planted preset: videos --------------------------------------------------------------------
+
+
+def _class_weights(config: SyntheticConfig, taxonomy: _Taxonomy) -> np.ndarray:
+    """Mildly unequal class sizes, in an order the seed decides."""
+    rng = _rng(config.seed, _STREAM_CLASSES)
+    class_weights = 1.0 / np.sqrt(rng.permutation(taxonomy.n_secondaries) + 1.0)
+    return class_weights / class_weights.sum()
+
+
 def _generate_videos(
     config: SyntheticConfig, taxonomy: _Taxonomy, *, progress: bool
 ) -> dict[str, np.ndarray]:
     """Classes, tags, titles, quality, popularity and publication times, sorted by publication."""
-    rng = _rng(config.seed, _STREAM_CLASSES)
-    # mildly unequal class sizes, in an order the seed decides
-    class_weights = 1.0 / np.sqrt(rng.permutation(taxonomy.n_secondaries) + 1.0)
-    class_weights /= class_weights.sum()
+    class_weights = _class_weights(config, taxonomy)
     parts: list[dict[str, np.ndarray]] = []
     with _bar(progress, config.n_videos, "videos", "video") as bar:
         for chunk, begin in enumerate(range(0, config.n_videos, _VIDEO_CHUNK)):
@@ -597,8 +619,11 @@ def _generate_videos(
                 _video_chunk(config, taxonomy, class_weights, size, _rng(config.seed, _STREAM_VIDEOS, chunk))
             )
             bar.update(size)
-    videos = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return _publish(config, {key: np.concatenate([part[key] for part in parts]) for key in parts[0]})
 
+
+def _publish(config: SyntheticConfig, videos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add publication times and popularity; return the videos sorted by publication."""
     rng = _rng(config.seed, _STREAM_SCHEDULE)
     n = config.n_videos
     back_catalogue = (rng.random(n) < config.initial_share) | (config.n_days == 1)
@@ -664,11 +689,11 @@ def _draw_titles(
         source[stranger] = rng.integers(0, taxonomy.n_secondaries, int(stranger.sum()))
         slots[slot] = taxonomy.keywords.words[taxonomy.keywords.sample(source, rng)]
     for slot, words in (
-        ("adj", _ADJECTIVES),
-        ("noun", _NOUNS),
-        ("intro", _INTROS),
-        ("filler", _FILLERS),
-        ("num", _NUMBERS),
+        ("adj", ADJECTIVES),
+        ("noun", NOUNS),
+        ("intro", INTROS),
+        ("filler", FILLERS),
+        ("num", NUMBERS),
     ):
         slots[slot] = np.array(words, dtype=object)[rng.integers(0, len(words), size)]
     uninformative = rng.random(size) < config.uninformative_title_share
@@ -677,8 +702,15 @@ def _draw_titles(
         len(_INFORMATIVE_TEMPLATES) + rng.integers(0, len(_UNINFORMATIVE_TEMPLATES), size),
         rng.integers(0, len(_INFORMATIVE_TEMPLATES), size),
     )
-    titles = np.empty(size, dtype=object)
-    for t, parts in enumerate(_INFORMATIVE_TEMPLATES + _UNINFORMATIVE_TEMPLATES):
+    return _fill_templates(_INFORMATIVE_TEMPLATES + _UNINFORMATIVE_TEMPLATES, template, slots)
+
+
+def _fill_templates(
+    templates: tuple[tuple[str, ...], ...], template: np.ndarray, slots: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Title ``i`` is ``templates[template[i]]`` with each slot name replaced by ``slots[name][i]``."""
+    titles = np.empty(len(template), dtype=object)
+    for t, parts in enumerate(templates):
         rows = template == t
         # object arrays add element-wise in C: no Python loop over a million titles
         text = np.full(int(rows.sum()), "", dtype=object)
@@ -705,33 +737,333 @@ def _ragged_take(offsets: np.ndarray, order: np.ndarray) -> np.ndarray:
     return np.repeat(starts - row_start_out, lengths) + np.arange(lengths.sum())
 
 
+# --- realistic preset: hidden structure and videos ---------------------------------------------
+
+
+class _World:
+    """The realistic preset's hidden structure, drawn once per corpus from its own stream.
+
+    Subtopics: class ``s`` has subtopics ``s * k .. s * k + k - 1`` (``k`` per class); each has a
+    few core keywords of its class, drawn with most of the weight, and the class's other
+    keywords with the rest, so subtopics of one class overlap but are told apart by their mix.
+
+    Tag word ids: the taxonomy's keywords, then the primary classes' shared tags, the format
+    tags, the noise tags, and finally the entity tags a corpus invents.
+    """
+
+    def __init__(self, config: SyntheticConfig, taxonomy: _Taxonomy) -> None:
+        rng = _rng(config.seed, _STREAM_WORLD)
+        k = config.subtopics_per_class
+        self.per_class = k
+        self.n_subtopics = taxonomy.n_secondaries * k
+        self.subtopic_class = np.repeat(np.arange(taxonomy.n_secondaries), k)
+        ids: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        self.subtopic_names: list[str] = []
+        for s, name in enumerate(taxonomy.secondaries):
+            start, end = taxonomy.keyword_start[s], taxonomy.keyword_start[s + 1]
+            keywords = start + rng.permutation(end - start)
+            core_size = len(keywords) // k
+            for j in range(k):
+                core = keywords[j * core_size : (j + 1) * core_size]
+                rest = np.setdiff1d(keywords, core)
+                # Zipf within the core, so a subtopic has one or two signature keywords
+                core_weights = 1.0 / np.sqrt(np.arange(1, len(core) + 1))
+                focus = config.subtopic_focus if len(rest) else 1.0
+                core_weights *= focus / core_weights.sum()
+                rest_weights = np.full(len(rest), (1.0 - focus) / max(len(rest), 1))
+                ids.append(np.r_[core, rest])
+                weights.append(np.r_[core_weights, rest_weights])
+                self.subtopic_names.append(f"{name}/{taxonomy.keywords.words[core[0]]}")
+        self.subtopic_keywords = _WeightedLists(ids, weights)
+        # uneven subtopic sizes within a class, as real niches are
+        self.subtopic_share = rng.dirichlet(np.full(k, 3.0), size=taxonomy.n_secondaries)
+
+        # format tags: each is popular in a few random classes and rare elsewhere, so its purity
+        # ranges from about one half (two classes) to near chance (a dozen or more)
+        n_generic = len(GENERIC_TAGS)
+        popularity = 1.0 / (rng.permutation(n_generic) + 1.0) ** 0.7
+        affinity = np.full((taxonomy.n_secondaries, n_generic), 0.08)
+        for g in range(n_generic):
+            classes = rng.choice(taxonomy.n_secondaries, size=int(rng.integers(2, 16)), replace=False)
+            affinity[classes, g] = 1.0
+        generic = affinity * popularity
+        self.generic = _WeightedLists([np.arange(n_generic)] * taxonomy.n_secondaries, list(generic))
+        self.primary_tags = _Vocabularies(
+            [PRIMARY_TAGS[primary] for primary in taxonomy.primaries], exponent=0.8
+        )
+        self.noise_tags = _Vocabularies([NOISE_TAGS], exponent=1.0)
+
+        self.keyword_words = taxonomy.keywords.words
+        self.primary_offset = len(self.keyword_words)
+        self.generic_offset = self.primary_offset + len(self.primary_tags.words)
+        self.noise_offset = self.generic_offset + n_generic
+        self.entity_offset = self.noise_offset + len(NOISE_TAGS)
+
+    def draw_subtopics(self, secondary: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A subtopic of each video's secondary class, in proportion to the class's subtopic shares."""
+        cumulative = np.cumsum(self.subtopic_share[secondary], axis=1)
+        within = (rng.random(len(secondary))[:, None] > cumulative[:, :-1]).sum(axis=1)
+        return secondary * self.per_class + within
+
+    def tag_words(self, n_entities: int) -> np.ndarray:
+        """Every tag's text, indexed by tag id (entity tags last)."""
+        return np.concatenate(
+            [
+                self.keyword_words,
+                self.primary_tags.words,
+                np.array(GENERIC_TAGS, dtype=object),
+                self.noise_tags.words,
+                _entity_names(n_entities),
+            ]
+        )
+
+
+def _entity_names(count: int) -> np.ndarray:
+    """``count`` distinct person-like names, "mira okafor"; past 1,600 they get a number."""
+    n_first, n_last = len(ENTITY_FIRST_NAMES), len(ENTITY_LAST_NAMES)
+    combinations = n_first * n_last
+    index = np.arange(count)
+    # a stride coprime with the number of combinations: neighbouring ids share no name part
+    mixed = (index * 797 + 13) % combinations
+    first = np.array(ENTITY_FIRST_NAMES, dtype=object)[mixed % n_first]
+    last = np.array(ENTITY_LAST_NAMES, dtype=object)[mixed // n_first]
+    names = first + " " + last
+    repeat = index // combinations
+    later = repeat > 0
+    names[later] = names[later] + " " + (repeat[later] + 1).astype(str).astype(object)
+    return names
+
+
+def _generate_realistic_videos(
+    config: SyntheticConfig, taxonomy: _Taxonomy, world: _World, *, progress: bool
+) -> tuple[dict[str, np.ndarray], int]:
+    """Classes, subtopics, tags, titles, cover draws, quality, popularity, publication, sorted by
+    publication; and the number of entity tags invented (their ids follow the fixed tags)."""
+    class_weights = _class_weights(config, taxonomy)
+    parts: list[dict[str, np.ndarray]] = []
+    n_entities = 0  # entity tag ids run on across chunks
+    with _bar(progress, config.n_videos, "videos", "video") as bar:
+        for chunk, begin in enumerate(range(0, config.n_videos, _VIDEO_CHUNK)):
+            size = min(_VIDEO_CHUNK, config.n_videos - begin)
+            rng = _rng(config.seed, _STREAM_VIDEOS, chunk)
+            secondary = rng.choice(taxonomy.n_secondaries, size=size, p=class_weights)
+            subtopic = world.draw_subtopics(secondary, rng)
+            quality = rng.lognormal(-0.08, 0.4, size)  # mean about 1
+            tag_counts, tags, n_entities = _draw_realistic_tags(
+                config,
+                taxonomy,
+                world,
+                secondary,
+                subtopic,
+                n_entities,
+                _rng(config.seed, _STREAM_TAGS, chunk),
+            )
+            title = _draw_realistic_titles(
+                config, taxonomy, world, secondary, subtopic, _rng(config.seed, _STREAM_TITLES, chunk)
+            )
+            cover = _draw_cover_plans(
+                config, taxonomy, secondary, _rng(config.seed, _STREAM_COVER_DRAWS, chunk)
+            )
+            parts.append(
+                {
+                    "secondary": secondary,
+                    "subtopic": subtopic,
+                    "tags": tags,
+                    "tag_counts": tag_counts,
+                    "title": title,
+                    "quality": quality,
+                    **cover,
+                }
+            )
+            bar.update(size)
+    videos = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    return _publish(config, videos), n_entities
+
+
+def _draw_realistic_tags(
+    config: SyntheticConfig,
+    taxonomy: _Taxonomy,
+    world: _World,
+    secondary: np.ndarray,
+    subtopic: np.ndarray,
+    entities_before: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-video tag counts, the tags of every video flattened in random order, and entities so far."""
+    n = len(secondary)
+    tagged = rng.random(n) >= config.untagged_share
+    wanted = np.where(tagged, 1 + rng.choice(len(_TAGS_PER_VIDEO), size=n, p=_TAGS_PER_VIDEO), 0)
+    video = np.repeat(np.arange(n), wanted)
+    shares = config._tag_shares()
+    p = np.array([*shares, max(1.0 - sum(shares), 0.0)])
+    source = rng.choice(len(p), size=len(video), p=p / p.sum())
+    owner = secondary[video]
+    tag = np.empty(len(video), dtype=np.int64)
+
+    rows = source == _OWN
+    tag[rows] = world.subtopic_keywords.sample(subtopic[video[rows]], rng)
+    rows = source == _SIBLING
+    tag[rows] = taxonomy.keywords.sample(taxonomy.random_sibling(owner[rows], rng), rng)
+    rows = source == _STRANGER
+    tag[rows] = taxonomy.keywords.sample(rng.integers(0, taxonomy.n_secondaries, int(rows.sum())), rng)
+    rows = source == _PRIMARY
+    tag[rows] = world.primary_offset + world.primary_tags.sample(taxonomy.parent[owner[rows]], rng)
+    rows = source == _GENERIC
+    tag[rows] = world.generic_offset + world.generic.sample(owner[rows], rng)
+    rows = source == _NOISE
+    tag[rows] = world.noise_offset + world.noise_tags.sample(np.zeros(int(rows.sum()), dtype=np.int64), rng)
+    rows = np.flatnonzero(source == _ENTITY)
+    entity, created = _draw_entities(owner[rows], rng)
+    tag[rows] = world.entity_offset + entities_before + entity
+
+    # keep each (video, tag) pair once, then shuffle the tags of each video: the first tag of a
+    # video is no more telling than the others
+    n_tags = world.entity_offset + entities_before + created
+    pairs = np.unique(video * n_tags + tag)
+    video, tag = np.divmod(pairs, n_tags)
+    tag = tag[np.lexsort((rng.random(len(tag)), video))]
+    counts = np.bincount(video, minlength=n)
+    return counts, tag, entities_before + created
+
+
+def _draw_entities(owner: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Entity ids for entity-tag draws: each entity is used by 1-3 draws, all of one class.
+
+    Returns the id of each draw (0-based, in order of class) and how many entities were made.
+    """
+    if not len(owner):
+        return np.empty(0, dtype=np.int64), 0
+    order = np.lexsort((rng.random(len(owner)), owner))  # by class, in random order within it
+    ranked = owner[order]
+    class_start = np.r_[True, ranked[1:] != ranked[:-1]]
+    rank = np.arange(len(ranked)) - np.maximum.accumulate(np.where(class_start, np.arange(len(ranked)), 0))
+    # cut each class's run into groups of 1-3 draws; every class uses the same random cuts,
+    # which is harmless as draws sit in random order within their class
+    bounds = np.cumsum(rng.integers(1, 4, size=len(ranked)))
+    group = np.searchsorted(bounds, rank, side="right")
+    new = class_start | np.r_[True, group[1:] != group[:-1]]
+    entity = np.empty(len(owner), dtype=np.int64)
+    entity[order] = np.cumsum(new) - 1
+    return entity, int(new.sum())
+
+
+def _draw_realistic_titles(
+    config: SyntheticConfig,
+    taxonomy: _Taxonomy,
+    world: _World,
+    secondary: np.ndarray,
+    subtopic: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Titles from the realistic templates; keywords follow the subtopic's mix, with more noise."""
+    size = len(secondary)
+    slots: dict[str, np.ndarray] = {}
+    for slot in ("k1", "k2"):
+        u = rng.random(size)
+        keyword = np.empty(size, dtype=np.int64)
+        own = u >= config.title_keyword_noise
+        sibling = u < config.title_keyword_noise / 2
+        stranger = ~own & ~sibling
+        keyword[own] = world.subtopic_keywords.sample(subtopic[own], rng)
+        keyword[sibling] = taxonomy.keywords.sample(taxonomy.random_sibling(secondary[sibling], rng), rng)
+        keyword[stranger] = taxonomy.keywords.sample(
+            rng.integers(0, taxonomy.n_secondaries, int(stranger.sum())), rng
+        )
+        slots[slot] = world.keyword_words[keyword]
+    for slot, words in (
+        ("adj", ADJECTIVES),
+        ("noun", NOUNS),
+        ("intro", INTROS),
+        ("filler", FILLERS),
+        ("num", NUMBERS),
+    ):
+        slots[slot] = np.array(words, dtype=object)[rng.integers(0, len(words), size)]
+    slots["topic"] = world.primary_tags.words[world.primary_tags.sample(taxonomy.parent[secondary], rng)]
+    slots["generic"] = np.array(GENERIC_TAGS, dtype=object)[world.generic.sample(secondary, rng)]
+    slots["noise"] = world.noise_tags.words[world.noise_tags.sample(np.zeros(size, dtype=np.int64), rng)]
+    informative, uninformative = _REALISTIC_INFORMATIVE_TEMPLATES, _REALISTIC_UNINFORMATIVE_TEMPLATES
+    template = np.where(
+        rng.random(size) < config.uninformative_title_share,
+        len(informative) + rng.integers(0, len(uninformative), size),
+        rng.integers(0, len(informative), size),
+    )
+    return _fill_templates(informative + uninformative, template, slots)
+
+
+def _draw_cover_plans(
+    config: SyntheticConfig, taxonomy: _Taxonomy, secondary: np.ndarray, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """What each realistic cover will show: a palette (primary index), a motif, and whether it is faint.
+
+    Palette and motif follow the class independently, each with its own probability, so the
+    cover's two cues disagree as often as they agree; drawn here, not while rendering, so the
+    data set records them whether or not covers are rendered.
+    """
+    size = len(secondary)
+    own_palette = rng.random(size) < config.cover_palette_tie
+    own_motif = rng.random(size) < config.cover_motif_tie
+    palette = np.where(
+        own_palette, taxonomy.parent[secondary], rng.integers(0, len(taxonomy.primaries), size)
+    )
+    motif = np.where(own_motif, _motif_index(taxonomy, secondary), rng.integers(0, len(MOTIFS), size))
+    return {"palette": palette, "motif": motif, "faint": rng.random(size) < config.ambiguous_cover_share}
+
+
+# --- users and exposures -----------------------------------------------------------------------
+
+
 def _generate_users(
     config: SyntheticConfig, taxonomy: _Taxonomy, videos: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Activity, click propensity and 1-3 preferred secondary classes (-1 pads) per user."""
+    """Planted: activity, click propensity and 1-3 preferred secondary classes (-1 pads) per user."""
     rng = _rng(config.seed, _STREAM_USERS)
-    n = config.n_users
-    activity = rng.lognormal(0.0, 1.0, n)
+    activity = rng.lognormal(0.0, 1.0, config.n_users)
     activity /= activity.mean()
     class_sizes = np.bincount(videos["secondary"], minlength=taxonomy.n_secondaries).astype(float)
-    class_p = class_sizes / class_sizes.sum()  # only classes with videos, the popular ones more often
-    n_preferred = 1 + rng.choice(len(_PREFERENCES_PER_USER), size=n, p=_PREFERENCES_PER_USER)
-    preferred = np.full((n, len(_PREFERENCES_PER_USER)), -1, dtype=np.int64)
-    available = int((class_sizes > 0).sum())
+    preferred = _preferences(class_sizes, config.n_users, rng)
+    return {
+        "activity": activity,
+        "propensity": rng.lognormal(-0.045, 0.3, config.n_users),  # mean about 1
+        "preferred": preferred,
+    }
+
+
+def _generate_realistic_users(
+    config: SyntheticConfig, world: _World, videos: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Realistic: activity, click propensity and 1-3 preferred subtopics (-1 pads) per user."""
+    rng = _rng(config.seed, _STREAM_USERS)
+    activity = rng.lognormal(0.0, 1.0, config.n_users)
+    activity /= activity.mean()
+    sizes = np.bincount(videos["subtopic"], minlength=world.n_subtopics).astype(float)
+    preferred = _preferences(sizes, config.n_users, rng)
+    return {
+        "activity": activity,
+        "propensity": rng.lognormal(-0.045, 0.3, config.n_users),  # mean about 1
+        "preferred": preferred,
+    }
+
+
+def _preferences(sizes: np.ndarray, n_users: int, rng: np.random.Generator) -> np.ndarray:
+    """1-3 distinct groups (classes or subtopics) per user, -1 padded, drawn in proportion to ``sizes``.
+
+    Only groups with videos are drawn, the large ones more often, so a preference can be served.
+    """
+    p = sizes / sizes.sum()
+    n_preferred = 1 + rng.choice(len(_PREFERENCES_PER_USER), size=n_users, p=_PREFERENCES_PER_USER)
+    preferred = np.full((n_users, len(_PREFERENCES_PER_USER)), -1, dtype=np.int64)
+    available = int((sizes > 0).sum())
     for column in range(preferred.shape[1]):
         needed = np.flatnonzero((n_preferred > column) & (column < available))
-        for _ in range(100):  # redraw classes a user already prefers; few rounds suffice
+        for _ in range(100):  # redraw groups a user already prefers; few rounds suffice
             if not len(needed):
                 break
-            preferred[needed, column] = rng.choice(taxonomy.n_secondaries, size=len(needed), p=class_p)
+            preferred[needed, column] = rng.choice(len(sizes), size=len(needed), p=p)
             repeated = (preferred[needed, :column] == preferred[needed, column : column + 1]).any(axis=1)
             needed = needed[repeated]
         preferred[needed, column] = -1
-    return {
-        "activity": activity,
-        "propensity": rng.lognormal(-0.045, 0.3, n),  # mean about 1
-        "preferred": preferred,
-    }
+    return preferred
 
 
 def _generate_exposures(
@@ -742,9 +1074,9 @@ def _generate_exposures(
     *,
     progress: bool,
 ) -> pa.Table:
-    """Exposures sorted by time, drawn chunk by chunk; see the module docstring for the model."""
+    """Planted exposures sorted by time, drawn chunk by chunk; see the module docstring for the model."""
     total = config.total_exposures
-    sampler = _VideoSampler(videos, taxonomy.n_secondaries)
+    sampler = _VideoSampler(videos, videos["secondary"], taxonomy.n_secondaries)
     user_cdf = np.cumsum(users["activity"]) / users["activity"].sum()
     preferred = users["preferred"]
     n_preferred = (preferred >= 0).sum(axis=1)
@@ -779,6 +1111,71 @@ def _generate_exposures(
             )
             parts.append((user, video, ts, rng.random(size) < p_click))
             bar.update(size)
+    return _exposures_arrow(parts)
+
+
+def _generate_realistic_exposures(
+    config: SyntheticConfig,
+    taxonomy: _Taxonomy,
+    world: _World,
+    videos: dict[str, np.ndarray],
+    users: dict[str, np.ndarray],
+    *,
+    progress: bool,
+) -> pa.Table:
+    """Realistic exposures sorted by time: preference exposures come from a preferred subtopic or,
+    less often, from anywhere in its class; the click probability has four levels of affinity."""
+    total = config.total_exposures
+    by_subtopic = _VideoSampler(videos, videos["subtopic"], world.n_subtopics)
+    by_class = _VideoSampler(videos, videos["secondary"], taxonomy.n_secondaries)
+    user_cdf = np.cumsum(users["activity"]) / users["activity"].sum()
+    preferred = users["preferred"]
+    n_preferred = (preferred >= 0).sum(axis=1)
+    # -1 pads never equal a class: a padded preference matches nothing
+    preferred_class = np.where(preferred >= 0, world.subtopic_class[preferred], -1)
+    preferred_parent = np.where(preferred >= 0, taxonomy.parent[preferred_class], -1)
+    # affinity 0: other, 1: same primary class, 2: same secondary class, 3: a preferred subtopic
+    base_ctr = np.array([config.ctr_other, config.ctr_sibling, config.ctr_preferred, config.ctr_subtopic])
+    start_us = int(config.start.timestamp() * 1_000_000)
+    end_us = start_us + config.n_days * _DAY_US
+    parts: list[tuple[np.ndarray, ...]] = []
+    with _bar(progress, total, "exposures", "exp") as bar:
+        for chunk, begin in enumerate(range(0, total, _EXPOSURE_CHUNK)):
+            rng = _rng(config.seed, _STREAM_EXPOSURES, chunk)
+            size = min(_EXPOSURE_CHUNK, total - begin)
+            user = np.minimum(np.searchsorted(user_cdf, rng.random(size), side="right"), config.n_users - 1)
+            ts = rng.integers(start_us, end_us, size)
+            by_preference = (rng.random(size) < config.preference_share) & (n_preferred[user] > 0)
+            pick = preferred[user, (rng.random(size) * np.maximum(n_preferred[user], 1)).astype(np.int64)]
+            broad = by_preference & (rng.random(size) >= config.subtopic_exposure_share)
+            wanted_subtopic = np.where(by_preference & ~broad, pick, -1)
+            video = by_subtopic.draw(ts, wanted_subtopic, rng)  # popularity where no subtopic is wanted
+            rows = np.flatnonzero(broad)
+            video[rows] = by_class.draw(ts[rows], world.subtopic_class[pick[rows]], rng)
+            late = videos["published_us"][video] > ts
+            # nothing at all was online yet (first minutes of day 0): show the video a little later
+            ts[late] = rng.integers(videos["published_us"][video[late]], end_us)
+            subtopic = videos["subtopic"][video]
+            secondary = videos["secondary"][video]
+            affinity = np.select(
+                [
+                    (preferred[user] == subtopic[:, None]).any(axis=1),
+                    (preferred_class[user] == secondary[:, None]).any(axis=1),
+                    (preferred_parent[user] == taxonomy.parent[secondary][:, None]).any(axis=1),
+                ],
+                [3, 2, 1],
+                default=0,
+            )
+            p_click = np.minimum(
+                base_ctr[affinity] * videos["quality"][video] * users["propensity"][user], 0.95
+            )
+            parts.append((user, video, ts, rng.random(size) < p_click))
+            bar.update(size)
+    return _exposures_arrow(parts)
+
+
+def _exposures_arrow(parts: list[tuple[np.ndarray, ...]]) -> pa.Table:
+    """The exposure chunks as one table sorted by time."""
     if parts:
         user, video, ts, clicked = (np.concatenate(column) for column in zip(*parts, strict=True))
     else:
@@ -797,29 +1194,30 @@ def _generate_exposures(
 
 
 class _VideoSampler:
-    """Draws videos by popularity among those online at a time, overall or within a secondary class.
+    """Draws videos by popularity among those online at a time, overall or within a group.
 
-    Video ids run in order of publication, so the videos online at a time are a prefix of the
-    catalogue, and within a class a prefix of the class's videos: a draw is one lookup in
-    cumulative popularity, with no rejection, whatever the time.
+    Groups are secondary classes or subtopics. Video ids run in order of publication, so the
+    videos online at a time are a prefix of the catalogue, and within a group a prefix of the
+    group's videos: a draw is one lookup in cumulative popularity, with no rejection, whatever
+    the time.
     """
 
-    def __init__(self, videos: dict[str, np.ndarray], n_classes: int) -> None:
+    def __init__(self, videos: dict[str, np.ndarray], groups: np.ndarray, n_groups: int) -> None:
         self.published_us = videos["published_us"]
         self.cumulative = np.cumsum(videos["popularity"])
-        self.by_class = np.argsort(videos["secondary"], kind="stable")  # by class, then publication
-        classes = videos["secondary"][self.by_class]
-        self.class_start = np.searchsorted(classes, np.arange(n_classes))
+        self.by_class = np.argsort(groups, kind="stable")  # by group, then publication
+        classes = groups[self.by_class]
+        self.class_start = np.searchsorted(classes, np.arange(n_groups))
         self.class_cumulative = np.cumsum(videos["popularity"][self.by_class])
-        # publication times, each class shifted into its own band, sort in by_class order
+        # publication times, each group shifted into its own band, sort in by_class order
         self.origin = int(self.published_us[0])
         self.band = int(self.published_us[-1]) - self.origin + 1
         self.class_time_keys = classes * self.band + (self.published_us[self.by_class] - self.origin)
 
     def draw(self, ts: np.ndarray, wanted_class: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A video per exposure: of ``wanted_class`` (-1: any), published by ``ts`` where possible.
+        """A video per exposure: of group ``wanted_class`` (-1: any), published by ``ts`` where possible.
 
-        An exposure whose class has nothing online yet takes any online video; one at a time
+        An exposure whose group has nothing online yet takes any online video; one at a time
         when nothing at all is online (the first minutes of day 0) gets the first video, which
         the caller must show later.
         """
@@ -850,17 +1248,22 @@ def _draw_in_prefix(cumulative: np.ndarray, first: np.ndarray, end: np.ndarray, 
     return np.clip(np.searchsorted(cumulative, target, side="right"), first, end - 1)
 
 
-def _videos_arrow(videos: dict[str, np.ndarray], taxonomy: _Taxonomy, covers: list[str] | None) -> pa.Table:
+# --- tables ------------------------------------------------------------------------------------
+
+
+def _videos_arrow(
+    videos: dict[str, np.ndarray], taxonomy: _Taxonomy, covers: list[str] | None, tag_words: np.ndarray
+) -> pa.Table:
     n = len(videos["secondary"])
     offsets = np.r_[0, np.cumsum(videos["tag_counts"])].astype(np.int32)
-    tag_words = pa.array(taxonomy.tags.words.tolist(), type=pa.string())
+    words = pa.array(tag_words.tolist(), type=pa.string())
     secondary_names = pa.array(taxonomy.secondaries, type=pa.string())
     primary_names = pa.array(taxonomy.primaries, type=pa.string())
     return pa.table(
         {
             "video_id": pa.array(np.arange(n, dtype=np.int64)),
             "title": pa.array(videos["title"], type=pa.string()),
-            "tags": pa.ListArray.from_arrays(pa.array(offsets), tag_words.take(pa.array(videos["tags"]))),
+            "tags": pa.ListArray.from_arrays(pa.array(offsets), words.take(pa.array(videos["tags"]))),
             "primary_class": primary_names.take(pa.array(taxonomy.parent[videos["secondary"]])),
             "secondary_class": secondary_names.take(pa.array(videos["secondary"])),
             "cover": pa.array(covers, type=pa.string()) if covers is not None else pa.nulls(n, pa.string()),
@@ -869,16 +1272,63 @@ def _videos_arrow(videos: dict[str, np.ndarray], taxonomy: _Taxonomy, covers: li
     )
 
 
-def _users_arrow(users: dict[str, np.ndarray], taxonomy: _Taxonomy) -> pa.Table:
+def _users_arrow(users: dict[str, np.ndarray], taxonomy: _Taxonomy, world: _World | None) -> pa.Table:
+    """Users' ground truth; in the realistic preset, the classes are those of the preferred subtopics."""
     preferred = users["preferred"]
-    counts = (preferred >= 0).sum(axis=1)
-    offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
-    names = pa.array(taxonomy.secondaries, type=pa.string()).take(pa.array(preferred[preferred >= 0]))
+    subtopics = pa.nulls(len(preferred), pa.list_(pa.string()))
+    if world is not None:
+        subtopics = _ragged_names(preferred, world.subtopic_names)
+        # a user who prefers two subtopics of one class lists the class once
+        classes = np.where(preferred >= 0, world.subtopic_class[preferred], -1)
+        repeated = np.zeros(classes.shape, dtype=bool)
+        for column in range(1, classes.shape[1]):
+            repeated[:, column] = (classes[:, :column] == classes[:, column : column + 1]).any(axis=1)
+        classes = _left_align(np.where(repeated, -1, classes))
+    else:
+        classes = preferred
     return pa.table(
         {
             "user_id": pa.array(np.arange(len(preferred), dtype=np.int64)),
-            "preferred_classes": pa.ListArray.from_arrays(pa.array(offsets), names),
+            "preferred_classes": _ragged_names(classes, taxonomy.secondaries),
+            "preferred_subtopics": subtopics,
             "activity": pa.array(users["activity"]),
+        }
+    )
+
+
+def _ragged_names(ids: np.ndarray, names: list[str]) -> pa.ListArray:
+    """Rows of ids (-1 pads, at the end) as lists of names."""
+    counts = (ids >= 0).sum(axis=1)
+    offsets = np.r_[0, np.cumsum(counts)].astype(np.int32)
+    values = pa.array(names, type=pa.string()).take(pa.array(ids[ids >= 0]))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
+def _left_align(ids: np.ndarray) -> np.ndarray:
+    """Move each row's -1 pads to its end, keeping the order of the other ids."""
+    order = np.argsort(ids < 0, axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1)
+
+
+def _truth_arrow(videos: dict[str, np.ndarray], taxonomy: _Taxonomy, world: _World | None) -> pa.Table:
+    """The videos' ground truth kept out of the videos table (see :func:`load_truth`)."""
+    n = len(videos["secondary"])
+    if world is None:
+        subtopic = pa.array(taxonomy.secondaries, type=pa.string()).take(pa.array(videos["secondary"]))
+        palette = motif = pa.nulls(n, pa.string())
+        faint = pa.nulls(n, pa.bool_())
+    else:
+        subtopic = pa.array(world.subtopic_names, type=pa.string()).take(pa.array(videos["subtopic"]))
+        palette = pa.array(taxonomy.primaries, type=pa.string()).take(pa.array(videos["palette"]))
+        motif = pa.array(MOTIFS, type=pa.string()).take(pa.array(videos["motif"]))
+        faint = pa.array(videos["faint"])
+    return pa.table(
+        {
+            "video_id": pa.array(np.arange(n, dtype=np.int64)),
+            "subtopic": subtopic,
+            "cover_palette": palette,
+            "cover_motif": motif,
+            "cover_faint": faint,
         }
     )
 
@@ -898,15 +1348,22 @@ def _render_covers(
     directory.mkdir(parents=True, exist_ok=True)
     secondary = videos["secondary"]
     n = len(secondary)
+    if "palette" in videos:  # realistic: palette, motif and faintness were drawn with the video
+        palette, motif = videos["palette"], videos["motif"]
+        ambiguous, faint = np.zeros(n, dtype=bool), videos["faint"]
+    else:  # planted: the class's palette and motif, unless the renderer makes the cover ambiguous
+        palette, motif = taxonomy.parent[secondary], _motif_index(taxonomy, secondary)
+        ambiguous, faint = videos["ambiguous"], np.zeros(n, dtype=bool)
     tasks = [
         _CoverTask(
             directory=str(directory),
             seed=config.seed,
             chunk=chunk,
             first_id=begin,
-            primary=taxonomy.parent[secondary[begin : begin + _COVER_CHUNK]],
-            motif=_motif_index(taxonomy, secondary[begin : begin + _COVER_CHUNK]),
-            ambiguous=videos["ambiguous"][begin : begin + _COVER_CHUNK],
+            primary=palette[begin : begin + _COVER_CHUNK],
+            motif=motif[begin : begin + _COVER_CHUNK],
+            ambiguous=ambiguous[begin : begin + _COVER_CHUNK],
+            faint=faint[begin : begin + _COVER_CHUNK],
             size=config.cover_size,
         )
         for chunk, begin in enumerate(range(0, n, _COVER_CHUNK))
@@ -945,6 +1402,7 @@ class _CoverTask:
     primary: np.ndarray
     motif: np.ndarray
     ambiguous: np.ndarray
+    faint: np.ndarray
     size: int
 
 
@@ -952,8 +1410,8 @@ def _render_chunk(task: _CoverTask) -> int:
     """Render one chunk of covers (in a worker process); returns how many it wrote."""
     rng = _rng(task.seed, _STREAM_COVERS, task.chunk)
     n_primaries = len(TAXONOMY)
-    for offset, (primary, motif, ambiguous) in enumerate(
-        zip(task.primary, task.motif, task.ambiguous, strict=True)
+    for offset, (primary, motif, ambiguous, faint) in enumerate(
+        zip(task.primary, task.motif, task.ambiguous, task.faint, strict=True)
     ):
         contrast = 1.0
         if ambiguous:
@@ -963,200 +1421,9 @@ def _render_chunk(task: _CoverTask) -> int:
             else:
                 motif = rng.integers(len(MOTIFS))
             contrast = rng.uniform(0.3, 0.6)
+        elif faint:  # never in the planted preset, whose draws must stay as they were
+            contrast = rng.uniform(0.3, 0.6)
         image = render_cover(int(primary), int(motif), size=task.size, rng=rng, contrast=contrast)
         # level 1 is twice as fast as the default 6 and, on these images, hardly bigger
         image.save(Path(task.directory) / f"{task.first_id + offset}.png", compress_level=1)
     return len(task.primary)
-
-
-def render_cover(
-    primary: int, motif: int, *, size: int, rng: np.random.Generator, contrast: float = 1.0
-) -> Image.Image:
-    """Draw one cover: the palette of primary class ``primary`` and motif ``MOTIFS[motif]``.
-
-    Parameters
-    ----------
-    primary
-        Index into :data:`TAXONOMY`'s primary classes; picks the palette.
-    motif
-        Index into :data:`MOTIFS`.
-    size
-        Width and height in pixels.
-    rng
-        Source of the jitter: colours, positions, sizes, rotation and noise.
-    contrast
-        1 draws the motif in full colour; smaller values blend it into the background.
-
-    Returns
-    -------
-    PIL.Image.Image
-        An RGB image.
-    """
-    background, ink, accent = _palette(primary, rng)
-    ink = _blend(background, ink, contrast)
-    accent = _blend(background, accent, contrast)
-    # draw on a canvas large enough that rotating it leaves no empty corner in the visible square
-    frame = _Frame(size)
-    image = Image.new("RGB", (frame.canvas, frame.canvas), background)
-    _MOTIF_PAINTERS[MOTIFS[motif]](ImageDraw.Draw(image), frame, rng, ink, accent)
-    if MOTIFS[motif] not in _ROUND_MOTIFS:  # rotating a circle costs time and changes nothing
-        image = image.rotate(float(rng.uniform(-40, 40)), resample=Image.Resampling.BILINEAR)
-    image = image.crop((frame.origin, frame.origin, frame.origin + size, frame.origin + size))
-    # coarse noise: texture that PNG still compresses well (per-pixel noise would not)
-    blocks = max(size // 8, 1)
-    noise = np.rint(rng.normal(0.0, 7.0, (blocks, blocks, 3))).astype(np.int16)
-    index = np.arange(size) * blocks // size
-    pixels = np.asarray(image, dtype=np.int16) + noise[index][:, index]
-    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-
-
-Color = tuple[int, int, int]
-
-
-class _Frame:
-    """The visible square, ``size`` wide at ``origin``, inside a larger square canvas."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.canvas = math.ceil(size * math.sqrt(2)) + 2
-        self.origin = (self.canvas - size) // 2
-
-    def at(self, u: float | np.ndarray) -> float | np.ndarray:
-        """Canvas coordinate of the point a share ``u`` across the visible square."""
-        return self.origin + u * self.size
-
-
-def _palette(primary: int, rng: np.random.Generator) -> tuple[Color, Color, Color]:
-    """Background, ink and accent colours: hue by primary class, jittered per cover."""
-    hue = primary / len(TAXONOMY) + rng.normal(0.0, 0.012)
-    # alternate light and deep backgrounds so that neighbouring hues stay apart
-    value = (0.92 if primary % 2 == 0 else 0.68) + rng.normal(0.0, 0.03)
-    saturation = (0.45 if primary % 2 == 0 else 0.75) + rng.normal(0.0, 0.04)
-    background = _hsv(hue, saturation, value)
-    ink = _hsv(hue + 0.5 + rng.normal(0.0, 0.03), 0.8, 0.35 + rng.normal(0.0, 0.05))
-    accent = _hsv(hue + 0.12 + rng.normal(0.0, 0.03), 0.9, 0.95)
-    return background, ink, accent
-
-
-def _hsv(hue: float, saturation: float, value: float) -> Color:
-    r, g, b = colorsys.hsv_to_rgb(hue % 1.0, min(max(saturation, 0.0), 1.0), min(max(value, 0.0), 1.0))
-    return round(r * 255), round(g * 255), round(b * 255)
-
-
-def _blend(background: Color, color: Color, weight: float) -> Color:
-    r, g, b = (round(bg + (c - bg) * weight) for bg, c in zip(background, color, strict=True))
-    return r, g, b
-
-
-# Painters draw one motif. Objects (circles, polygons) stay inside the visible square;
-# patterns (stripes, grid, waves) cover the whole canvas so that rotation cannot reveal an edge.
-Painter = Callable[[ImageDraw.ImageDraw, _Frame, np.random.Generator, Color, Color], None]
-
-
-def _paint_circles(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    for _ in range(rng.integers(3, 8)):
-        x, y = frame.at(rng.uniform(0.1, 0.9, 2))
-        r = rng.uniform(0.06, 0.16) * frame.size
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=ink if rng.random() < 0.7 else accent)
-
-
-def _paint_rings(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    x, y = frame.at(rng.uniform(0.3, 0.7, 2))
-    width = max(round(0.045 * frame.size), 1)
-    for k in range(rng.integers(2, 5)):
-        r = (0.12 + 0.1 * k) * frame.size
-        draw.ellipse((x - r, y - r, x + r, y + r), outline=ink if k % 2 == 0 else accent, width=width)
-
-
-def _paint_cross(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    x, y = frame.at(rng.uniform(0.35, 0.65, 2))
-    arm = rng.uniform(0.28, 0.42) * frame.size
-    half = rng.uniform(0.07, 0.11) * frame.size
-    draw.rectangle((x - arm, y - half, x + arm, y + half), fill=ink)
-    draw.rectangle((x - half, y - arm, x + half, y + arm), fill=ink)
-    draw.ellipse((x - half, y - half, x + half, y + half), fill=accent)
-
-
-def _paint_triangles(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    for _ in range(rng.integers(2, 5)):
-        _polygon(draw, frame, rng, corners=3, radius=rng.uniform(0.12, 0.25), colors=(ink, accent))
-
-
-def _paint_diamonds(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    for _ in range(rng.integers(2, 6)):
-        _polygon(draw, frame, rng, corners=4, radius=rng.uniform(0.08, 0.18), colors=(ink, accent))
-
-
-def _polygon(
-    draw: ImageDraw.ImageDraw,
-    frame: _Frame,
-    rng: np.random.Generator,
-    *,
-    corners: int,
-    radius: float,
-    colors: tuple[Color, Color],
-) -> None:
-    """A regular polygon at a random place and angle, ``radius`` a share of the frame."""
-    x, y = frame.at(rng.uniform(0.2, 0.8, 2))
-    angles = rng.uniform(0, 2 * math.pi) + 2 * math.pi * np.arange(corners) / corners
-    points = np.stack([x + radius * frame.size * np.cos(angles), y + radius * frame.size * np.sin(angles)], 1)
-    draw.polygon(
-        [tuple(point) for point in points.tolist()], fill=colors[0] if rng.random() < 0.7 else colors[1]
-    )
-
-
-def _paint_stripes(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    period = rng.uniform(0.16, 0.26) * frame.size
-    width = period * rng.uniform(0.35, 0.55)
-    for k, y in enumerate(np.arange(rng.uniform(-period, 0), frame.canvas, period)):
-        draw.rectangle((0, y, frame.canvas, y + width), fill=ink if k % 3 else accent)
-
-
-def _paint_grid(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    period = rng.uniform(0.15, 0.24) * frame.size
-    width = max(round(rng.uniform(0.025, 0.045) * frame.size), 1)
-    for at in np.arange(rng.uniform(0, period), frame.canvas, period):
-        draw.line((at, 0, at, frame.canvas), fill=ink, width=width)
-        draw.line((0, at, frame.canvas, at), fill=ink, width=width)
-
-
-def _paint_waves(
-    draw: ImageDraw.ImageDraw, frame: _Frame, rng: np.random.Generator, ink: Color, accent: Color
-) -> None:
-    amplitude = rng.uniform(0.04, 0.08) * frame.size
-    wavelength = rng.uniform(0.3, 0.5) * frame.size
-    width = max(round(0.04 * frame.size), 1)
-    phase = rng.uniform(0, 2 * math.pi)
-    xs = np.linspace(0, frame.canvas, 64)
-    gap = rng.uniform(0.18, 0.26) * frame.size
-    for k, base in enumerate(np.arange(rng.uniform(0, gap), frame.canvas, gap)):
-        ys = base + amplitude * np.sin(2 * math.pi * xs / wavelength + phase)
-        draw.line(
-            list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=ink if k % 2 == 0 else accent, width=width
-        )
-
-
-_MOTIF_PAINTERS: dict[str, Painter] = {
-    "circles": _paint_circles,
-    "stripes": _paint_stripes,
-    "triangles": _paint_triangles,
-    "rings": _paint_rings,
-    "grid": _paint_grid,
-    "cross": _paint_cross,
-    "diamonds": _paint_diamonds,
-    "waves": _paint_waves,
-}
