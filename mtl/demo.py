@@ -62,6 +62,7 @@ from mtl.connections import redacted_url
 from mtl.devstack import process
 from mtl.errors import DataError, ServiceError, first_line
 from mtl.settings import Settings, StreamSettings, get_settings
+from topic_learning.clustering import max_centre_cosine
 from topic_learning.data import Dataset
 
 Echo = Callable[[str], Any]
@@ -757,6 +758,8 @@ class DemoSummary:
     keep_running: bool
     seconds: float
     step_seconds: dict[str, float] = field(default_factory=dict)
+    threshold: float | None = None  # the model's tau_3
+    max_centre_cosine: float | None = None
 
 
 def _truncate(text: str, width: int) -> str:
@@ -794,7 +797,13 @@ def summary_lines(s: DemoSummary, *, k: int = 10) -> list[str]:
         f"{c['users'] or 0:,} users, {c['exposures'] or 0:,} exposures, {c['clicks'] or 0:,} clicks "
         f"({s.corpus_dir})",
         f"topics        : {s.n_topics:,} topics learned (model {s.model_version}), "
-        f"{s.mean_topics:.2f} topics per video on average",
+        f"{s.mean_topics:.2f} topics per video on average"
+        + (f" (tau_3 {s.threshold:.3f})" if s.threshold is not None else ""),
+        *(
+            [f"                closest two topics: cosine {s.max_centre_cosine:.3f}"]
+            if s.max_centre_cosine is not None
+            else []
+        ),
         *(f"                {line}" for line in s.topic_lines),
         f"feature store : Feast's online store has topics for {s.feast_found} of {s.feast_asked} "
         "videos checked",
@@ -1076,6 +1085,8 @@ def _run(
         model_version=model.model_version,
         mean_topics=float(video_topics["n_topics"].mean()),
         topic_lines=topic_examples(dataset.videos, video_topics),
+        threshold=float(model.threshold),
+        max_centre_cosine=max_centre_cosine(model.centres),
         feast_found=found,
         feast_asked=asked,
         ranker=ranker_line,
@@ -1100,13 +1111,17 @@ def _run(
 
 
 def _planted_interests(dataset: Dataset) -> dict[int, list[str]]:
+    """Each synthetic user's preferred subtopics ("class/subtopic"), or classes where there are none."""
     users = dataset.users
     if users is None or "preferred_classes" not in users.columns:
         return {}
-    return {
-        int(u): [str(c) for c in cls]
-        for u, cls in zip(users["user_id"], users["preferred_classes"], strict=True)
-    }
+    subtopics = users["preferred_subtopics"] if "preferred_subtopics" in users.columns else None
+    interests = {}
+    for row, (user, classes) in enumerate(zip(users["user_id"], users["preferred_classes"], strict=True)):
+        finer = subtopics.iloc[row] if subtopics is not None else None
+        chosen = finer if finer is not None and len(finer) else classes
+        interests[int(user)] = [str(c) for c in chosen]
+    return interests
 
 
 def demo_status(settings: Settings) -> list[str]:

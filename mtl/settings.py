@@ -41,7 +41,21 @@ class LearningSettings(_Section):
 
     n_experts: int = Field(12, ge=1, description="H, number of MMoE expert networks.")
     n_topics: int = Field(6000, ge=1, description="K, number of K-means topic centres.")
-    topic_threshold: float = Field(0.6, ge=-1.0, le=1.0, description="tau_3, minimum cosine to a centre.")
+    topic_threshold: float | Literal["auto"] = Field(
+        "auto",
+        description="tau_3, minimum cosine to a centre (the paper's 0.6), or auto: the threshold at which "
+        "the training videos get target_topics_per_video topics on average (the model records it).",
+    )
+    target_topics_per_video: float = Field(
+        4.0, ge=1.0, description="Mean topics per video that topic_threshold=auto aims at (paper: about 4)."
+    )
+    merge_threshold: float | None = Field(
+        0.8,
+        ge=-1.0,
+        le=1.0,
+        description="No two topic centres of a model have a cosine above this: K-means copies of one "
+        "topic merge, so K is chosen by the data up to n_topics; None: plain K-means with K centres.",
+    )
     topic_slots: int = Field(8, ge=1, description="Width of the topic-ID feature (padded with -1).")
     min_topics: int = Field(1, ge=0, description="Topics a video keeps even below tau_3.")
     walk_length: int = Field(100, ge=2, description="l, length of a DeepWalk tag sequence.")
@@ -69,6 +83,27 @@ class LearningSettings(_Section):
     )
     text_max_length: int = Field(32, ge=4, description="Title truncation, in tokens.")
     max_tags: int = Field(12000, ge=1, description="M^3, most frequent tags that the tag task predicts.")
+    tag_weight: float | Literal["auto"] = Field(
+        "auto",
+        description="w, the weight of the tag half in a = L2([z, w * e_bar]) (the paper's rule is 1); auto: "
+        "the weight of tag_weight_grid under which a validation split of the training videos keeps its "
+        "known classes together best (nearest neighbours of the same class); 0 when tags do not help.",
+    )
+    untagged_tags: Literal["auto", "zero", "predicted"] = Field(
+        "auto",
+        description="What a video without known tags has in the tag half: zero (the paper), predicted "
+        "(the tag vector the MMoE's tag task predicts from cover and title), or auto: chosen with "
+        "tag_weight on the validation split (zero when tag_weight is a number).",
+    )
+    tag_weight_grid: tuple[float, ...] = Field(
+        (0.0, 0.5, 1.0, 1.5, 2.0, 3.0), min_length=1, description="Weights that tag_weight=auto tries."
+    )
+    validation_share: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="Share of the training videos held out of MMoE training to choose tag_weight on.",
+    )
     tag_loss: Literal["bce", "softmax"] = Field("softmax", description="Loss of the multi-hot tag task.")
     representation: Literal["auto", "z", "mixture"] = Field(
         "auto",
@@ -78,9 +113,33 @@ class LearningSettings(_Section):
     embed_batch_size: int = Field(256, ge=1, description="Videos per batch when encoding the corpus.")
     kmeans_iterations: int = Field(25, ge=1, description="Lloyd iterations of the topic K-means.")
     min_videos_per_topic: int = Field(20, ge=1, description="K shrinks so each topic has this many videos.")
+    min_topic_size: int = Field(
+        3, ge=1, description="Merged topics holding fewer training videos are dropped (outliers, not topics)."
+    )
     id_match_min_cosine: float = Field(0.8, ge=-1.0, le=1.0, description="Cosine to inherit an old topic ID.")
     device: Literal["cpu", "cuda"] = Field("cpu", description="Where encoders and the MMoE run.")
     seed: int = Field(0, description="Seed for every random choice of a training run.")
+
+    @field_validator("topic_threshold")
+    @classmethod
+    def _cosine(cls, value: float | str) -> float | str:
+        if value != "auto" and not -1.0 <= value <= 1.0:
+            raise ValueError("must be a cosine from -1 to 1, or auto")
+        return value
+
+    @field_validator("tag_weight")
+    @classmethod
+    def _weight(cls, value: float | str) -> float | str:
+        if value != "auto" and value < 0:
+            raise ValueError("must be >= 0, or auto")
+        return value
+
+    @field_validator("tag_weight_grid")
+    @classmethod
+    def _grid(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(w < 0 for w in value):
+            raise ValueError("weights must be >= 0")
+        return tuple(sorted(set(value)))
 
     @property
     def frozen_encoders(self) -> bool:

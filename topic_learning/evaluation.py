@@ -9,7 +9,7 @@ mean inter-cluster to mean intra-cluster distance over repeated clusterings.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +18,20 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from mtl.results import replace_results_section
 from mtl.settings import LearningSettings
-from topic_learning.clustering import SphericalKMeans, l2_normalize, topic_representation
+from topic_learning.clustering import HalfMeans, SphericalKMeans, best_of_kmeans, l2_normalize
 from topic_learning.encoders import build_image_encoder, build_text_encoder
-from topic_learning.pipeline import has_covers, learn_representations
-from topic_learning.training import embed_videos
+from topic_learning.pipeline import (
+    LearnedRepresentations,
+    has_covers,
+    label_tag_table,
+    learn_representations,
+    topics_from_representations,
+)
+from topic_learning.quality import TopicQuality, topic_quality
+from topic_learning.tag_weight import TagHalf
+from topic_learning.training import embed_videos_and_tags
+
+PAPER_TAGS = "MMoE + tags, w=1 (paper)"
 
 
 @dataclass
@@ -45,6 +55,7 @@ class RepresentationReport:
     frozen_encoders: bool
     representation: str
     rows: list[RepresentationScores]
+    topics: dict[str, TopicQuality] = field(default_factory=dict)
     distance_ratios: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -62,6 +73,8 @@ class RepresentationReport:
             ("NMI(%) SC", "nmi_secondary"),
         ):
             lines.append(f"| {label} | " + " | ".join(pct(getattr(r, attr)) for r in self.rows) + " |")
+        if self.topics:
+            lines += ["", *self.topics_markdown()]
         if self.distance_ratios:
             lines.append("")
             lines.append("| Fig. 3 analogue | " + " | ".join(self.distance_ratios) + " |")
@@ -69,6 +82,35 @@ class RepresentationReport:
             means = [f"{np.mean(v):.3f} ± {np.std(v):.3f}" for v in self.distance_ratios.values()]
             lines.append("| inter/intra distance ratio (10 clusterings) | " + " | ".join(means) + " |")
         return "\n".join(lines)
+
+    def topics_markdown(self) -> list[str]:
+        """The learned model's own topics on the held-out videos, one column per variant."""
+
+        def pct(value: float | None) -> str:
+            return "–" if value is None else f"{100 * value:.1f}"
+
+        names = list(self.topics)
+        cells = {
+            "topics (K after merging)": lambda q: str(q.n_topics),
+            "tau_3": lambda q: f"{q.threshold:.3f}",
+            "mean topics per video": lambda q: f"{q.mean_topics_per_video:.2f}",
+            "near-duplicate centre pairs (cos > {dup:g})": lambda q: (
+                f"{q.near_duplicate_pairs} ({100 * q.near_duplicate_share:.2f}%)"
+            ),
+            "max centre cosine": lambda q: f"{q.max_centre_cosine:.3f}",
+            "topics used as a top topic": lambda q: str(q.topics_used),
+            "purity(%) SC": lambda q: pct(q.purity_secondary),
+            "purity(%) PC": lambda q: pct(q.purity_primary),
+            "coverage(%) of SC": lambda q: pct(q.coverage_secondary),
+            "NMI(%) top topic vs PC": lambda q: pct(q.nmi_primary),
+            "NMI(%) top topic vs SC": lambda q: pct(q.nmi_secondary),
+        }
+        dup = next(iter(self.topics.values())).duplicate_cosine
+        lines = ["| topics of the model | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for label, cell in cells.items():
+            values = " | ".join(cell(self.topics[name]) for name in names)
+            lines.append(f"| {label.format(dup=dup)} | {values} |")
+        return lines
 
 
 def split_held_out(
@@ -92,13 +134,8 @@ def cluster_scores(
     k = len(np.unique(truth))
     if k < 2:
         return None
-    best_pred, best_obj = None, -np.inf
-    for run in range(n_init):  # best of a few seeds: K-means local optima would blur the comparison
-        km = SphericalKMeans(n_clusters=k, seed=seed + run).fit(x[known])
-        obj = float(np.sum(np.max(l2_normalize(x[known]) @ km.cluster_centers_.T, axis=1)))
-        if obj > best_obj:
-            best_pred, best_obj = km.predict(x[known]), obj
-    return adjusted_rand_score(truth, best_pred), normalized_mutual_info_score(truth, best_pred)
+    predicted = best_of_kmeans(x[known], k, seeds=range(seed, seed + n_init))
+    return adjusted_rand_score(truth, predicted), normalized_mutual_info_score(truth, predicted)
 
 
 def centred(x: np.ndarray) -> np.ndarray:
@@ -145,14 +182,30 @@ def evaluate_representations(
     reps[f"title only ({settings.text_model})"] = text.encode(
         test["title"].fillna("").astype(str).tolist(), batch_size=batch
     ).numpy()
-    z = embed_videos(
-        learned.net, test, batch_size=batch, representation=settings.video_representation, progress=False
+    z, predicted = embed_videos_and_tags(
+        learned.net,
+        test,
+        batch_size=batch,
+        representation=settings.video_representation,
+        tag_table=label_tag_table(learned.labels, learned.tag_embedding),
+        progress=False,
     )
     reps["MMoE"] = z
+    tag_vectors = has_tags = None
     if learned.tag_embedding is not None:
-        tag_vectors, known = learned.tag_embedding.video_vectors([list(t) for t in test["tags"]])
-        reps["MMoE + tags"] = topic_representation(z, tag_vectors, learned.means)
-        notes.append(f"{int((~known).sum())} of {len(test)} held-out videos have no known tag")
+        tag_vectors, has_tags = learned.tag_embedding.video_vectors([list(t) for t in test["tags"]])
+        half = learned.tag_half
+        reps["MMoE + tags"] = half.representation(z, tag_vectors, has_tags, predicted, learned.means)
+        paper = TagHalf()
+        paper_means = HalfMeans.fit(
+            learned.z, paper.fill_vectors(learned.tag_vectors, learned.has_tags, None)
+        )
+        reps[PAPER_TAGS] = paper.representation(z, tag_vectors, has_tags, None, paper_means)
+        notes.append(f"{int((~has_tags).sum())} of {len(test)} held-out videos have no known tag")
+        notes.append(
+            f"MMoE + tags: tag weight {half.weight:g}, untagged videos {half.fill} (chosen on a validation "
+            f"split of the training videos); {PAPER_TAGS}: the paper's equal halves, untagged zero"
+        )
 
     rows = []
     for name, x in reps.items():
@@ -167,6 +220,8 @@ def evaluate_representations(
                 nmi_secondary=secondary[1] if secondary else None,
             )
         )
+
+    topics = _topic_quality_rows(train, test, learned, settings, z, tag_vectors, has_tags, predicted)
 
     ratios: dict[str, list[float]] = {}
     fig3 = [("image" if with_image else "title", next(iter(reps.values())))]
@@ -192,9 +247,46 @@ def evaluate_representations(
         frozen_encoders=settings.frozen_encoders,
         representation=settings.video_representation,
         rows=rows,
+        topics=topics,
         distance_ratios=ratios,
         notes=notes,
     )
+
+
+def _topic_quality_rows(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    learned: LearnedRepresentations,
+    settings: LearningSettings,
+    z: np.ndarray,
+    tag_vectors: np.ndarray | None,
+    has_tags: np.ndarray | None,
+    predicted: np.ndarray | None,
+) -> dict[str, TopicQuality]:
+    """The learned model's own topics on the held-out videos, next to the paper's rules.
+
+    "paper rules": K-means with K centres, equal halves, tau_3 = 0.6; "this model": the defaults
+    in ``settings`` (merged near-duplicates, chosen tag weight, calibrated tau_3 when auto).
+    """
+    paper_settings = settings.model_copy(update={"merge_threshold": None, "topic_threshold": 0.6})
+    variants = {
+        "paper rules": (replace(learned, tag_half=TagHalf()), paper_settings),
+        "this model": (learned, settings),
+    }
+    duplicate = settings.merge_threshold if settings.merge_threshold is not None else 0.8
+    out = {}
+    for name, (variant, variant_settings) in variants.items():
+        model, _, _ = topics_from_representations(train, variant, variant_settings)
+        a = model.tag_half.representation(z, tag_vectors, has_tags, predicted, model.means)
+        video_topics = model.assign_representations(test["video_id"].to_numpy(), a)
+        out[name] = topic_quality(
+            np.stack(video_topics["topic_ids"].to_numpy()),
+            model.centres,
+            test,
+            threshold=model.threshold,
+            duplicate_cosine=duplicate,
+        )
+    return out
 
 
 def _encode_images(image, videos: pd.DataFrame, batch_size: int) -> np.ndarray:

@@ -26,13 +26,15 @@ from safetensors.torch import save_file as save_torch
 
 from mtl.errors import DataError
 from mtl.settings import LearningSettings
-from topic_learning.clustering import HalfMeans, assign_topics, centre_index, topic_representation
+from topic_learning.clustering import HalfMeans, assign_topics, centre_index
 from topic_learning.encoders import build_image_encoder, build_text_encoder
 from topic_learning.mmoe import MMoE, MMoEConfig
+from topic_learning.tag_weight import TagHalf
 from topic_learning.tags import TagEmbedding
-from topic_learning.training import LabelSpace, MultimodalNet, embed_videos
+from topic_learning.training import LabelSpace, MultimodalNet, embed_videos_and_tags
 
 FORMAT_VERSION = 1
+PAPER_TOPIC_THRESHOLD = 0.6
 
 
 @dataclass
@@ -61,6 +63,12 @@ class TopicModel:
         The first ID never used by this model's lineage.
     retired_topic_ids : list of int
         IDs of earlier versions that no centre carries any more.
+    merged_into : dict of int to int
+        Retired IDs of the previous version whose topic lives on in another ID (merged by the retrain).
+    threshold : float
+        tau_3 in force: ``settings.topic_threshold``, or the one calibrated when that is ``auto``.
+    tag_half : TagHalf
+        Weight of the tag half of ``a`` and what untagged videos get in it.
     """
 
     model_version: str
@@ -73,33 +81,43 @@ class TopicModel:
     next_topic_id: int
     means: HalfMeans | None = None
     retired_topic_ids: list[int] = field(default_factory=list)
+    merged_into: dict[int, int] = field(default_factory=dict)
     previous_version: str | None = None
     has_image: bool = False
     has_text: bool = True
     pretrained: bool = True  # encoders started from packaged weights (this also fixes image normalisation)
+    threshold: float | None = None  # None: settings.topic_threshold (a number in models before auto)
+    tag_half: TagHalf = field(default_factory=TagHalf)
     index: faiss.Index | None = field(default=None, repr=False)  # built from the centres when not given
 
     def __post_init__(self) -> None:
         if self.index is None:
             self.index = centre_index(self.centres)
+        if self.threshold is None:
+            chosen = self.settings.topic_threshold
+            self.threshold = PAPER_TOPIC_THRESHOLD if chosen == "auto" else float(chosen)
 
     @property
     def n_topics(self) -> int:
         return len(self.centres)
 
     def representations(self, videos: pd.DataFrame, *, progress: bool = False) -> np.ndarray:
-        """``a`` for each video: L2-normalised [z || mean tag vector]."""
-        z = embed_videos(
+        """``a`` for each video: L2-normalised [z || w * mean tag vector]."""
+        tag_table = None
+        if self.tag_embedding is not None and self.tag_half.fill == "predicted":
+            tag_table, _ = self.tag_embedding.video_vectors([[tag] for tag in self.labels.tags])
+        z, predicted = embed_videos_and_tags(
             self.net,
             videos,
             batch_size=self.settings.embed_batch_size,
             representation=self.settings.video_representation,
+            tag_table=tag_table,
             progress=progress,
         )
-        tag_vectors = None
+        tag_vectors = has_tags = None
         if self.tag_embedding is not None:
-            tag_vectors, _ = self.tag_embedding.video_vectors(list(videos["tags"]))
-        return topic_representation(z, tag_vectors, self.means)
+            tag_vectors, has_tags = self.tag_embedding.video_vectors(list(videos["tags"]))
+        return self.tag_half.representation(z, tag_vectors, has_tags, predicted, self.means)
 
     def assign(
         self, videos: pd.DataFrame, *, progress: bool = False, event_timestamp: datetime | None = None
@@ -118,7 +136,7 @@ class TopicModel:
             self.index,
             self.topic_ids,
             slots=s.topic_slots,
-            threshold=s.topic_threshold,
+            threshold=self.threshold,
             min_topics=s.min_topics,
         )
         when = pd.Timestamp(event_timestamp or datetime.now(UTC))
@@ -164,7 +182,11 @@ class TopicModel:
             "pretrained": self.pretrained,
             "next_topic_id": int(self.next_topic_id),
             "retired_topic_ids": [int(i) for i in self.retired_topic_ids],
+            "merged_into": {str(k): int(v) for k, v in self.merged_into.items()},
             "has_tags": self.tag_embedding is not None,
+            "topic_threshold": self.threshold,
+            "tag_weight": self.tag_half.weight,
+            "untagged_tags": self.tag_half.fill,
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         return directory
@@ -203,10 +225,16 @@ class TopicModel:
             topic_ids=arrays["topic_ids"].astype(np.int64),
             next_topic_id=int(meta["next_topic_id"]),
             retired_topic_ids=list(meta["retired_topic_ids"]),
+            merged_into={int(k): int(v) for k, v in meta.get("merged_into", {}).items()},
             previous_version=meta.get("previous_version"),
             has_image=meta["has_image"],
             has_text=meta["has_text"],
             pretrained=meta["pretrained"],
+            # models saved before these keys used the paper's rule: w = 1, zero fill, tau_3 from settings
+            threshold=meta.get("topic_threshold"),
+            tag_half=TagHalf(
+                weight=float(meta.get("tag_weight", 1.0)), fill=meta.get("untagged_tags", "zero")
+            ),
             index=faiss.read_index(str(directory / "topics.faiss")),
         )
 

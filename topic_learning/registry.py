@@ -101,14 +101,16 @@ def report_lines(report: LearnReport, model: TopicModel) -> list[str]:
     """Human summary of a training run, for ``mtl learn`` and ``mtl demo``."""
     lines = [f"  note: {note}" for note in report.notes]
     lines.append(
-        f"  videos {report.n_videos}, topics {report.n_topics}, "
-        f"mean topics per video {report.mean_topics_per_video:.2f}, "
+        f"  videos {report.n_videos}, topics {report.n_topics} (K-means {report.kmeans_topics}), "
+        f"tau_3 {report.topic_threshold:.3f}, mean topics per video {report.mean_topics_per_video:.2f}, "
+        f"tag weight {report.tag_weight:g} (untagged: {report.untagged_tags}), "
         f"videos without known tags {report.videos_without_tags}"
     )
     if model.previous_version:
         lines.append(
             f"  topic IDs vs {model.previous_version}: kept {report.kept_topic_ids}, "
-            f"new {report.new_topic_ids}, retired {report.retired_topic_ids}"
+            f"new {report.new_topic_ids}, retired {report.retired_topic_ids} "
+            f"(of which {len(report.merged_into)} merged into a kept topic)"
         )
     lines.append("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report.seconds.items()))
     return lines

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -22,6 +22,7 @@ class TopicIdMatch:
     new: np.ndarray  # int64: IDs minted for centres with no match
     retired: np.ndarray  # int64: previous IDs no centre carries any more
     next_id: int  # first ID never used so far
+    merged_into: dict[int, int] = field(default_factory=dict)  # retired ID -> the ID now holding it
 
 
 def match_topic_ids(
@@ -38,6 +39,8 @@ def match_topic_ids(
     A pair matches when it is in the one-to-one assignment that maximises total cosine (Hungarian,
     or greedy by descending cosine for large K) and its cosine is at least ``min_cosine``.
     IDs are never reused, so a retired topic's ID never comes back meaning something else.
+    A retired topic whose centre is still within ``min_cosine`` of a new centre (two old topics
+    that the retrain merged into one) is recorded in ``merged_into`` with the ID that now holds it.
     """
     sim = l2_normalize(centres) @ l2_normalize(previous_centres).T
     if method == "auto":
@@ -52,12 +55,19 @@ def match_topic_ids(
     topic_ids[unmatched] = next_id + np.arange(len(unmatched), dtype=np.int64)
     kept = np.sort(previous_ids[cols].astype(np.int64))
     retired = np.setdiff1d(previous_ids.astype(np.int64), kept)
+    position = {int(pid): i for i, pid in enumerate(previous_ids.tolist())}
+    merged_into = {}
+    for rid in retired.tolist():
+        column = sim[:, position[rid]]
+        if len(column) and column.max() >= min_cosine:
+            merged_into[int(rid)] = int(topic_ids[int(column.argmax())])
     return TopicIdMatch(
         topic_ids=topic_ids,
         kept=kept,
         new=topic_ids[unmatched],
         retired=retired,
         next_id=int(next_id + len(unmatched)),
+        merged_into=merged_into,
     )
 
 

@@ -156,12 +156,15 @@ def fit_multitask(
     freeze_encoders: bool,
     tag_loss: str,
     seed: int,
+    train_rows: np.ndarray | None = None,
     progress: bool = True,
 ) -> tuple[list[dict[str, float]], np.ndarray | None]:
     """Adam on the summed task losses.
 
     With ``freeze_encoders`` the encoders run once over the corpus and the MMoE trains on the cached
     z: the same optimisation of the head, without re-encoding every batch (CPU-friendly).
+    ``train_rows`` (positions in ``videos``) limits the batches to those videos, e.g. to keep a
+    validation split unseen; the cached z still covers every video.
 
     Returns
     -------
@@ -178,7 +181,8 @@ def fit_multitask(
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     device = net.device
     history: list[dict[str, float]] = []
-    batches = iterate_batches(videos, labels, batch_size=batch_size, seed=seed)
+    rows = np.arange(len(videos)) if train_rows is None else np.asarray(train_rows, dtype=np.int64)
+    batches = iterate_batches(videos.iloc[rows], labels, batch_size=batch_size, seed=seed)
     cached_z = None
     if freeze_encoders:
         cached_z = torch.as_tensor(embed_videos(net, videos, batch_size=batch_size, progress=progress))
@@ -187,7 +191,7 @@ def fit_multitask(
     for _ in bar:
         batch = next(batches)
         if cached_z is not None:
-            logits = net.mmoe(cached_z[batch.rows].to(device))
+            logits = net.mmoe(cached_z[rows[batch.rows]].to(device))
         else:
             logits = net(batch.covers, batch.titles)
         loss, parts = multitask_loss(
@@ -220,21 +224,78 @@ def embed_videos(
     ``representation="z"`` is the encoder output (the paper's choice); ``"mixture"`` concatenates
     the three task mixtures of the experts.
     """
+    vectors, _ = embed_videos_and_tags(
+        net, videos, batch_size=batch_size, representation=representation, progress=progress
+    )
+    return vectors
+
+
+@torch.inference_mode()
+def embed_videos_and_tags(
+    net: MultimodalNet,
+    videos: pd.DataFrame,
+    *,
+    batch_size: int,
+    representation: str = "z",
+    tag_table: np.ndarray | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`embed_videos`, plus each video's predicted tag vector when ``tag_table`` is given.
+
+    The predicted tag vector (:func:`predicted_tag_vectors`) comes from the same encoder pass, so a
+    video is encoded once whatever it is used for.
+    """
     net.eval()
     titles = videos["title"].fillna("").astype(str).tolist()
     covers = videos["cover"].tolist() if "cover" in videos and videos["cover"].notna().any() else None
-    chunks = []
+    chunks, tag_chunks = [], []
     bar = tqdm(total=len(titles), desc="encoding videos", unit="video", disable=not progress)
     for start in range(0, len(titles), batch_size):
         stop = start + batch_size
         z = net.encode(covers[start:stop] if covers is not None else None, titles[start:stop])
+        if tag_table is not None:
+            tag_chunks.append(_expected_tags(net, z, tag_table))
         if representation == "mixture":
             z = mixture_of(net, z)
         chunks.append(z.float().cpu().numpy())
         bar.update(len(titles[start:stop]))
     bar.close()
     width = net.mmoe.config.input_dim if representation == "z" else 3 * net.mmoe.config.expert_dim
-    return np.concatenate(chunks) if chunks else np.zeros((0, width), dtype=np.float32)
+    vectors = np.concatenate(chunks) if chunks else np.zeros((0, width), dtype=np.float32)
+    if tag_table is None:
+        return vectors, None
+    tags = np.concatenate(tag_chunks) if tag_chunks else np.zeros((0, tag_table.shape[1]), np.float32)
+    return vectors, tags
+
+
+@torch.inference_mode()
+def predicted_tag_vectors(
+    net: MultimodalNet, z: np.ndarray, tag_table: np.ndarray, *, batch_size: int
+) -> np.ndarray:
+    """The tag vector the tag task expects for each encoder output ``z``: ``sum_j p_j e_j``.
+
+    ``p`` is the tag tower's distribution over the label space's tags and ``tag_table[j]`` the
+    embedding of tag ``j``; a video with no tags of its own can stand in the tag half of ``a`` with
+    what its cover and title say its tags would be.
+    """
+    net.eval()
+    device = net.device
+    chunks = [
+        _expected_tags(net, torch.as_tensor(z[i : i + batch_size]).to(device), tag_table)
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, tag_table.shape[1]), dtype=np.float32)
+
+
+def _expected_tags(net: MultimodalNet, z: torch.Tensor, tag_table: np.ndarray) -> np.ndarray:
+    logits = net.mmoe(z)[2]
+    if net.mmoe.config.tag_loss == "bce":
+        probs = torch.sigmoid(logits)
+        probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    else:
+        probs = torch.softmax(logits, dim=1)
+    table = torch.as_tensor(tag_table, dtype=probs.dtype, device=probs.device)
+    return (probs[:, : len(table)] @ table).float().cpu().numpy()
 
 
 def mixture_of(net: MultimodalNet, z: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ def test_defaults_are_the_papers_hyperparameters(monkeypatch):
     for var in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "MTL_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     s = load_settings()
-    assert (s.learning.n_experts, s.learning.n_topics, s.learning.topic_threshold) == (12, 6000, 0.6)
+    assert (s.learning.n_experts, s.learning.n_topics, s.learning.topic_threshold) == (12, 6000, "auto")
     assert (s.learning.topic_slots, s.learning.walk_length) == (8, 100)
     assert (s.learning.learning_rate, s.learning.batch_size) == (1e-3, 300)
     assert (s.stream.min_exposures, s.stream.min_ctr, s.stream.fresh_share) == (10, 0.07, 0.10)
@@ -71,3 +71,17 @@ def test_rocksdb_store_refuses_exactly_once():
 
     with pytest.raises(ConfigError, match="rocksdb needs"):
         load_settings(stream={"store": "rocksdb", "processing_guarantee": "exactly_once"})
+
+
+def test_tau3_and_tag_weight_take_auto_or_a_number(monkeypatch):
+    monkeypatch.setenv("MTL_LEARNING__TOPIC_THRESHOLD", "0.6")  # the paper's fixed rule
+    monkeypatch.setenv("MTL_LEARNING__TAG_WEIGHT", "1")
+    s = load_settings()
+    assert (s.learning.topic_threshold, s.learning.tag_weight) == (0.6, 1.0)
+    monkeypatch.setenv("MTL_LEARNING__TOPIC_THRESHOLD", "1.5")
+    with pytest.raises(ConfigError, match="learning.topic_threshold: must be a cosine from -1 to 1, or auto"):
+        load_settings()
+    monkeypatch.setenv("MTL_LEARNING__TOPIC_THRESHOLD", "auto")
+    monkeypatch.setenv("MTL_LEARNING__TAG_WEIGHT", "-1")
+    with pytest.raises(ConfigError, match="learning.tag_weight: must be >= 0, or auto"):
+        load_settings()

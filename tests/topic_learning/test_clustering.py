@@ -4,9 +4,14 @@ from sklearn.metrics import adjusted_rand_score
 from topic_learning.clustering import (
     SphericalKMeans,
     assign_topics,
+    calibrate_threshold,
     centre_index,
+    distinct_topics,
     effective_n_topics,
     l2_normalize,
+    max_centre_cosine,
+    mean_topics_at,
+    merge_near_duplicates,
     topic_representation,
 )
 
@@ -64,3 +69,60 @@ def test_at_most_slots_topics():
     centres = l2_normalize(np.ones((12, 4)) + 0.01 * np.random.default_rng(0).normal(size=(12, 4)))
     got_ids, _ = assign_topics(np.ones((1, 4)), centre_index(centres), np.arange(12), slots=8, threshold=0.6)
     assert (got_ids >= 0).sum() == 8
+
+
+def test_tag_weight_scales_the_tag_half_and_zero_silences_it():
+    z = np.array([[2.0, 0.0]])
+    tags = np.array([[0.0, 5.0]])
+    a = topic_representation(z, tags, tag_weight=0.5)
+    np.testing.assert_allclose(a, [[1 / np.sqrt(1.25), 0, 0, 0.5 / np.sqrt(1.25)]], atol=1e-6)
+    a = topic_representation(z, tags, tag_weight=0.0)
+    np.testing.assert_allclose(a, [[1.0, 0, 0, 0]], atol=1e-6)  # same width, tags say nothing
+
+
+def test_merge_by_hand():
+    # Two copies of e0 (cosine 0.99) and a distinct e1: the copies merge, weighted by size.
+    e0a = np.array([1.0, 0.0, 0.0])
+    e0b = l2_normalize(np.array([[0.99, np.sqrt(1 - 0.99**2), 0.0]]))[0]
+    e1 = np.array([0.0, 0.0, 1.0])
+    merged, group = merge_near_duplicates(np.stack([e0a, e1, e0b]), np.array([3, 5, 1]), threshold=0.9)
+    assert group.tolist() == [0, 1, 0]
+    np.testing.assert_allclose(merged[1], e1)
+    np.testing.assert_allclose(merged[0], l2_normalize((3 * e0a + e0b)[None])[0], atol=1e-6)
+    # Below the threshold nothing moves.
+    same, group = merge_near_duplicates(np.stack([e0a, e1, e0b]), np.ones(3), threshold=0.995)
+    assert group.tolist() == [0, 1, 2] and len(same) == 3
+
+
+def test_merge_leaves_no_pair_above_the_threshold():
+    rng = np.random.default_rng(0)
+    centres = l2_normalize(rng.normal(size=(300, 8)))  # in 8 dimensions many pairs are close
+    merged, group = merge_near_duplicates(centres, rng.integers(1, 50, 300), threshold=0.7)
+    assert 1 < len(merged) < 300 and group.max() == len(merged) - 1
+    assert max_centre_cosine(merged) <= 0.7
+
+
+def test_distinct_topics_finds_the_planted_number_of_topics():
+    # 6 well separated directions, K-means asked for 60: the copies of each direction merge back.
+    rng = np.random.default_rng(1)
+    directions = l2_normalize(rng.normal(size=(6, 32)))
+    x = l2_normalize(directions[np.repeat(np.arange(6), 200)] + 0.15 * rng.normal(size=(1200, 32)))
+    centres = distinct_topics(x, 60, merge_threshold=0.8, min_size=10, seed=0)
+    assert len(centres) == 6
+    assert max_centre_cosine(centres) <= 0.8
+    assert len(distinct_topics(x, 60, merge_threshold=None, seed=0)) == 60
+
+
+def test_calibrated_threshold_hits_its_target():
+    rng = np.random.default_rng(2)
+    centres = l2_normalize(rng.normal(size=(40, 16)))
+    x = l2_normalize(rng.normal(size=(2000, 16)))
+    index = centre_index(centres)
+    for target in (1.5, 4.0, 6.0):
+        tau = calibrate_threshold(x, index, target=target, slots=8)
+        sims, _ = index.search(x, 8)
+        assert abs(mean_topics_at(sims, tau) - target) < 0.01
+        ids, _ = assign_topics(x, index, np.arange(40), slots=8, threshold=tau)
+        assert abs((ids >= 0).sum(axis=1).mean() - target) < 0.01
+    # A target above what the slots hold gives every slot.
+    assert mean_topics_at(index.search(x, 8)[0], calibrate_threshold(x, index, target=20)) == 8

@@ -57,8 +57,20 @@ def test_evaluation_end_to_end_on_tiny_corpus(tmp_path):
         skipgram_workers=1,
     )
     report = evaluate_representations(ds.videos, settings, corpus="tiny", progress=False, n_clusterings=2)
-    assert [r.name for r in report.rows] == ["image only", "title only (char-ngram)", "MMoE", "MMoE + tags"]
+    assert [r.name for r in report.rows] == [
+        "image only",
+        "title only (char-ngram)",
+        "MMoE",
+        "MMoE + tags",
+        "MMoE + tags, w=1 (paper)",
+    ]
     assert all(0 <= r.nmi_primary <= 1 for r in report.rows)
+    # The model's own topics, measured on the held-out videos, against the paper's rules.
+    assert set(report.topics) == {"paper rules", "this model"}
+    ours, paper = report.topics["this model"], report.topics["paper rules"]
+    assert paper.threshold == 0.6 and ours.near_duplicate_pairs == 0
+    assert ours.n_videos == report.n_test and 1 <= ours.mean_topics_per_video <= 8
+    assert "| topics of the model | paper rules | this model |" in report.markdown()
     assert set(report.distance_ratios) == {"image", "image+title (MMoE)", "image+title+tags"}
 
     paths = write_report(report, tmp_path / "results")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mtl.settings import LearningSettings
+from topic_learning.clustering import max_centre_cosine
 from topic_learning.data import SyntheticConfig, generate
 from topic_learning.model import TopicModel
 from topic_learning.pipeline import learn_topics
@@ -17,6 +18,16 @@ def corpus(tmp_path_factory):
     out = tmp_path_factory.mktemp("synthetic")
     config = SyntheticConfig(
         n_videos=400, n_users=20, n_days=2, seed=3, covers=True, cover_size=32, workers=1
+    )
+    return generate(config, out, progress=False)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Strong planted structure: K-means finds the same topics whatever the row order."""
+    out = tmp_path_factory.mktemp("planted")
+    config = SyntheticConfig(
+        n_videos=400, n_users=20, n_days=2, seed=3, covers=True, cover_size=32, workers=1, preset="planted"
     )
     return generate(config, out, progress=False)
 
@@ -104,13 +115,14 @@ def test_too_small_corpus_shrinks_k(corpus):
     assert any("too many" in note for note in report.notes)
 
 
-def test_retrain_carries_topic_ids_forward(corpus):
+def test_retrain_carries_topic_ids_forward(planted):
     settings = _settings(iterations=0, freeze_encoders=True, n_topics=15)
-    first, _, _ = learn_topics(corpus.videos, settings, progress=False, pretrained=False)
+    first, _, _ = learn_topics(planted.videos, settings, progress=False, pretrained=False)
 
     # Same videos in another order: the representations are identical (frozen tiny encoders, no
-    # training), so matched centres must carry their IDs even though K-means starts differently.
-    perturbed = corpus.videos.iloc[np.random.default_rng(7).permutation(len(corpus.videos))]
+    # training, the validation split drawn by video ID), so matched centres must carry their IDs
+    # even though K-means starts differently.
+    perturbed = planted.videos.iloc[np.random.default_rng(7).permutation(len(planted.videos))]
     second, second_topics, report = learn_topics(
         perturbed, settings, previous=first, progress=False, pretrained=False
     )
@@ -129,3 +141,37 @@ def test_load_of_a_non_model_directory_is_one_line(tmp_path):
 
     with pytest.raises(DataError, match="model.json missing"):
         TopicModel.load(tmp_path)
+
+
+def test_topics_are_distinct_and_about_four_per_video(planted, tmp_path):
+    # K-means is asked for far more centres than the 50 planted classes support at 400 videos.
+    settings = _settings(n_topics=80, min_videos_per_topic=2, iterations=20)
+    assert settings.topic_threshold == "auto" and settings.target_topics_per_video == 4
+    model, video_topics, report = learn_topics(planted.videos, settings, progress=False, pretrained=False)
+    assert max_centre_cosine(model.centres) <= settings.merge_threshold
+    assert report.kmeans_topics == 80 and report.n_topics == model.n_topics < 80
+    assert report.mean_topics_per_video == pytest.approx(4.0, abs=0.05)
+    assert report.topic_threshold == model.threshold and -1 < model.threshold < 1
+    # The calibrated tau_3 travels with the model: a reload assigns the same topics.
+    again = TopicModel.load(model.save(tmp_path / "m")).assign(planted.videos)
+    np.testing.assert_array_equal(np.stack(again["topic_ids"]), np.stack(video_topics["topic_ids"]))
+
+
+def test_the_papers_fixed_threshold_stays_available(planted):
+    settings = _settings(topic_threshold=0.6, merge_threshold=None, iterations=0)
+    model, _, report = learn_topics(planted.videos, settings, progress=False, pretrained=False)
+    assert model.threshold == report.topic_threshold == 0.6 and report.n_topics == 20
+
+
+def test_tag_weight_follows_the_evidence(planted):
+    settings = _settings(iterations=30, n_topics=10)
+    _, _, topical = learn_topics(planted.videos, settings, progress=False, pretrained=False)
+    assert topical.tag_weight > 0 and topical.validation_videos > 0
+    assert "w=0 zero" in topical.tag_weight_scores
+
+    # The same tags dealt out to random videos say nothing about them.
+    shuffled = planted.videos.assign(
+        tags=planted.videos["tags"].sample(frac=1.0, random_state=0).to_numpy()
+    )
+    _, _, random = learn_topics(shuffled, settings, progress=False, pretrained=False)
+    assert random.tag_weight == 0.0

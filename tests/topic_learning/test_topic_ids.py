@@ -50,3 +50,15 @@ def test_most_ids_persist_when_retraining_on_a_perturbed_corpus():
     before = first.predict(x[keep])
     after = m.topic_ids[second.predict(perturbed)]
     assert (before == after).mean() >= 0.8
+
+
+def test_topics_a_retrain_merged_retire_into_the_survivor():
+    # Old topics 4 and 5 both lie within 0.8 of the one new centre between them: one keeps its
+    # ID, the other retires and is recorded as merged into it; old topic 6 is simply gone.
+    old = np.array([[1.0, 0.1, 0.0], [1.0, -0.1, 0.0], [0.0, 0.0, 1.0]])
+    new = np.array([[1.0, 0.0, 0.0]])
+    m = match_topic_ids(old, np.array([4, 5, 6]), new, next_id=7)
+    assert m.topic_ids.tolist() == [4] or m.topic_ids.tolist() == [5]
+    survivor = int(m.topic_ids[0])
+    assert m.retired.tolist() == sorted({4, 5, 6} - {survivor})
+    assert m.merged_into == {({4, 5} - {survivor}).pop(): survivor}

@@ -29,7 +29,7 @@ def test_learn_then_assign_gives_the_training_topics(tmp_path, monkeypatch):
     runner = CliRunner()
     learned = runner.invoke(main, ["learn", "--corpus", str(data), "-q"])
     assert learned.exit_code == 0, learned.output
-    assert "topics 6" in learned.output
+    assert "(K-means 6)" in learned.output and "tau_3 " in learned.output
     model_dir = next((tmp_path / "artifacts" / "topics" / "synthetic").iterdir())
 
     out = tmp_path / "assigned.parquet"
