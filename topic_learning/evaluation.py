@@ -23,7 +23,6 @@ from topic_learning.encoders import build_image_encoder, build_text_encoder
 from topic_learning.pipeline import (
     LearnedRepresentations,
     has_covers,
-    label_tag_table,
     learn_representations,
     topics_from_representations,
 )
@@ -187,7 +186,7 @@ def evaluate_representations(
         test,
         batch_size=batch,
         representation=settings.video_representation,
-        tag_table=label_tag_table(learned.labels, learned.tag_embedding),
+        tag_table=learned.labels.tag_table(learned.tag_embedding),
         progress=False,
     )
     reps["MMoE"] = z

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 import faiss
@@ -97,15 +98,18 @@ class TopicModel:
             chosen = self.settings.topic_threshold
             self.threshold = PAPER_TOPIC_THRESHOLD if chosen == "auto" else float(chosen)
 
+    @cached_property
+    def _tag_table(self) -> np.ndarray | None:
+        # built once: the stream assigns published videos batch after batch
+        return self.labels.tag_table(self.tag_embedding)
+
     @property
     def n_topics(self) -> int:
         return len(self.centres)
 
     def representations(self, videos: pd.DataFrame, *, progress: bool = False) -> np.ndarray:
         """``a`` for each video: L2-normalised [z || w * mean tag vector]."""
-        tag_table = None
-        if self.tag_embedding is not None and self.tag_half.fill == "predicted":
-            tag_table, _ = self.tag_embedding.video_vectors([[tag] for tag in self.labels.tags])
+        tag_table = self._tag_table if self.tag_half.fill == "predicted" else None
         z, predicted = embed_videos_and_tags(
             self.net,
             videos,

@@ -172,7 +172,7 @@ def learn_representations(
 
     tick = time.perf_counter()
     representation = settings.video_representation
-    tag_table = label_tag_table(labels, tag_embedding)
+    tag_table = labels.tag_table(tag_embedding)
     if cached_z is None:
         z, predicted = embed_videos_and_tags(
             net,
@@ -237,14 +237,6 @@ def learn_representations(
         seconds=seconds,
         notes=notes,
     )
-
-
-def label_tag_table(labels: LabelSpace, tag_embedding: TagEmbedding | None) -> np.ndarray | None:
-    """Embedding of each tag of the tag task's label space, in label order (zero rows: unknown)."""
-    if tag_embedding is None or not labels.tags:
-        return None
-    table, _ = tag_embedding.video_vectors([[tag] for tag in labels.tags])
-    return table
 
 
 def learn_topics(

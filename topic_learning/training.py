@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from topic_learning.encoders import BaseTextEncoder, ImageEncoder
 from topic_learning.mmoe import MMoE, multitask_loss
+from topic_learning.tags import TagEmbedding
 
 
 @dataclass
@@ -49,6 +50,13 @@ class LabelSpace:
             for row in videos["tags"]
         ]
         return primary, secondary, tags
+
+    def tag_table(self, tag_embedding: TagEmbedding | None) -> np.ndarray | None:
+        """Embedding of each tag of the tag task, in label order (zero rows: tags it does not know)."""
+        if tag_embedding is None or not self.tags:
+            return None
+        table, _ = tag_embedding.video_vectors([[tag] for tag in self.tags])
+        return table
 
     def to_dict(self) -> dict:
         return {"primary": self.primary, "secondary": self.secondary, "tags": self.tags}

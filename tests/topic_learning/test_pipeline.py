@@ -170,8 +170,6 @@ def test_tag_weight_follows_the_evidence(planted):
     assert "w=0 zero" in topical.tag_weight_scores
 
     # The same tags dealt out to random videos say nothing about them.
-    shuffled = planted.videos.assign(
-        tags=planted.videos["tags"].sample(frac=1.0, random_state=0).to_numpy()
-    )
+    shuffled = planted.videos.assign(tags=planted.videos["tags"].sample(frac=1.0, random_state=0).to_numpy())
     _, _, random = learn_topics(shuffled, settings, progress=False, pretrained=False)
     assert random.tag_weight == 0.0

@@ -448,13 +448,13 @@ def generate(config: SyntheticConfig, out_dir: Path | str, progress: bool = True
     if config.preset == "planted":
         world = None
         videos = _generate_videos(config, taxonomy, progress=progress)
-        users = _generate_users(config, taxonomy, videos)
+        users = _generate_users(config, videos["secondary"], taxonomy.n_secondaries)
         interactions = _generate_exposures(config, taxonomy, videos, users, progress=progress)
         tag_words = taxonomy.tags.words
     else:
         world = _World(config, taxonomy)
         videos, n_entities = _generate_realistic_videos(config, taxonomy, world, progress=progress)
-        users = _generate_realistic_users(config, world, videos)
+        users = _generate_users(config, videos["subtopic"], world.n_subtopics)
         interactions = _generate_realistic_exposures(
             config, taxonomy, world, videos, users, progress=progress
         )
@@ -1013,30 +1013,15 @@ def _draw_cover_plans(
 # --- users and exposures -----------------------------------------------------------------------
 
 
-def _generate_users(
-    config: SyntheticConfig, taxonomy: _Taxonomy, videos: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Planted: activity, click propensity and 1-3 preferred secondary classes (-1 pads) per user."""
+def _generate_users(config: SyntheticConfig, groups: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Activity, click propensity and 1-3 preferred groups (-1 pads) per user.
+
+    The groups are the videos' secondary classes (planted) or subtopics (realistic).
+    """
     rng = _rng(config.seed, _STREAM_USERS)
     activity = rng.lognormal(0.0, 1.0, config.n_users)
     activity /= activity.mean()
-    class_sizes = np.bincount(videos["secondary"], minlength=taxonomy.n_secondaries).astype(float)
-    preferred = _preferences(class_sizes, config.n_users, rng)
-    return {
-        "activity": activity,
-        "propensity": rng.lognormal(-0.045, 0.3, config.n_users),  # mean about 1
-        "preferred": preferred,
-    }
-
-
-def _generate_realistic_users(
-    config: SyntheticConfig, world: _World, videos: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Realistic: activity, click propensity and 1-3 preferred subtopics (-1 pads) per user."""
-    rng = _rng(config.seed, _STREAM_USERS)
-    activity = rng.lognormal(0.0, 1.0, config.n_users)
-    activity /= activity.mean()
-    sizes = np.bincount(videos["subtopic"], minlength=world.n_subtopics).astype(float)
+    sizes = np.bincount(groups, minlength=n_groups).astype(float)
     preferred = _preferences(sizes, config.n_users, rng)
     return {
         "activity": activity,
