@@ -49,12 +49,12 @@ class LearningSettings(_Section):
     target_topics_per_video: float = Field(
         4.0, ge=1.0, description="Mean topics per video that topic_threshold=auto aims at (paper: about 4)."
     )
-    merge_threshold: float | None = Field(
+    merge_threshold: float = Field(
         0.8,
         ge=-1.0,
         le=1.0,
         description="No two topic centres of a model have a cosine above this: K-means copies of one "
-        "topic merge, so K is chosen by the data up to n_topics; None: plain K-means with K centres.",
+        "topic merge, so K is chosen by the data up to n_topics; 1: plain K-means with K centres.",
     )
     topic_slots: int = Field(8, ge=1, description="Width of the topic-ID feature (padded with -1).")
     min_topics: int = Field(1, ge=0, description="Topics a video keeps even below tau_3.")

@@ -255,11 +255,11 @@ def distinct_topics(
     few degrees apart; merging those copies (:func:`merge_near_duplicates`) chooses K from the data.
     Merged centres holding fewer than ``min_size`` videos (outliers K-means gave a centre of their
     own) are dropped. What is left is refined by a few Lloyd iterations and merged once more, so the
-    result has no pair of centres with a cosine above ``merge_threshold`` (None: plain K-means).
+    result has no pair of centres with a cosine above ``merge_threshold`` (None or 1: plain K-means).
     """
     kmeans = SphericalKMeans(n_clusters=n_topics, n_iter=n_iter, seed=seed, use_gpu=use_gpu).fit(x)
     centres = kmeans.cluster_centers_
-    if merge_threshold is None:
+    if merge_threshold is None or merge_threshold >= 1.0:
         return centres
     sizes = np.bincount(kmeans.predict(x), minlength=len(centres))
     centres, group = merge_near_duplicates(centres, sizes, threshold=merge_threshold)

@@ -267,12 +267,12 @@ def _topic_quality_rows(
     "paper rules": K-means with K centres, equal halves, tau_3 = 0.6; "this model": the defaults
     in ``settings`` (merged near-duplicates, chosen tag weight, calibrated tau_3 when auto).
     """
-    paper_settings = settings.model_copy(update={"merge_threshold": None, "topic_threshold": 0.6})
+    paper_settings = settings.model_copy(update={"merge_threshold": 1.0, "topic_threshold": 0.6})
     variants = {
         "paper rules": (replace(learned, tag_half=TagHalf()), paper_settings),
         "this model": (learned, settings),
     }
-    duplicate = settings.merge_threshold if settings.merge_threshold is not None else 0.8
+    duplicate = settings.merge_threshold if settings.merge_threshold < 1.0 else 0.8
     out = {}
     for name, (variant, variant_settings) in variants.items():
         model, _, _ = topics_from_representations(train, variant, variant_settings)

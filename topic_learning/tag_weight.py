@@ -24,7 +24,7 @@ UntaggedFill = Literal["zero", "predicted"]
 FILLS: tuple[UntaggedFill, ...] = ("zero", "predicted")
 
 # Tags must raise the validation score (class agreement of nearest neighbours) by this much over
-# w = 0 to be used at all.
+# w = 0 to be used at all, and a heavier tag half must beat a lighter one by as much.
 MIN_GAIN = 0.01
 MAX_VALIDATION = 5000
 
@@ -136,7 +136,8 @@ def choose_tag_weight(
     Returns
     -------
     TagWeightChoice
-        The best candidate, unless it beats ``w = 0`` by less than :data:`MIN_GAIN`: then ``w = 0``.
+        ``w = 0`` unless the best candidate beats it by :data:`MIN_GAIN`; else the smallest weight
+        within :data:`MIN_GAIN` of the best (its best fill).
     """
     if len(validation) > max_validation:
         rng = np.random.default_rng(seed)
@@ -156,10 +157,22 @@ def choose_tag_weight(
                 z[validation], tag_vectors[validation], has_tags[validation], val_predicted, means
             )
             scores[_key(w, fill)] = class_agreement(a, val_classes)
-    base = scores[_key(0.0, "zero")]
-    best_key = max(scores, key=lambda key: (scores[key], -_parse(key)[0]))
-    weight, fill = _parse(best_key) if scores[best_key] - base >= MIN_GAIN else (0.0, "zero")
+    weight, fill = pick_tag_weight(scores)
     return TagWeightChoice(weight=weight, fill=fill, scores=scores, n_validation=len(validation))
+
+
+def pick_tag_weight(scores: dict[str, float]) -> tuple[float, UntaggedFill]:
+    """The choice among scored candidates (keys ``"w=<w> <fill>"``, ``"w=0 zero"`` among them).
+
+    ``w = 0`` unless the best beats it by :data:`MIN_GAIN`; else the smallest weight within
+    :data:`MIN_GAIN` of the best: where the evidence cannot tell two weights apart, tags (often
+    missing, often echoing the classes) should not crowd out z.
+    """
+    best = max(scores.values())
+    if best - scores[_key(0.0, "zero")] < MIN_GAIN:
+        return 0.0, "zero"
+    near = [key for key in scores if scores[key] >= best - MIN_GAIN]
+    return _parse(min(near, key=lambda key: (_parse(key)[0], -scores[key])))
 
 
 def class_agreement(a: np.ndarray, classes: pd.DataFrame, *, neighbours: int = 10) -> float:

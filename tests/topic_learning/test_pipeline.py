@@ -158,7 +158,7 @@ def test_topics_are_distinct_and_about_four_per_video(planted, tmp_path):
 
 
 def test_the_papers_fixed_threshold_stays_available(planted):
-    settings = _settings(topic_threshold=0.6, merge_threshold=None, iterations=0)
+    settings = _settings(topic_threshold=0.6, merge_threshold=1.0, iterations=0)
     model, _, report = learn_topics(planted.videos, settings, progress=False, pretrained=False)
     assert model.threshold == report.topic_threshold == 0.6 and report.n_topics == 20
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from topic_learning.clustering import l2_normalize
-from topic_learning.tag_weight import TagHalf, choose_tag_weight, fill_untagged
+from topic_learning.tag_weight import TagHalf, choose_tag_weight, fill_untagged, pick_tag_weight
 
 GRID = (0.5, 1.0, 2.0)
 
@@ -73,3 +73,19 @@ def test_fills_can_be_fixed(fills):
         z, tags, has_tags, tags, classes, train=train, validation=val, grid=GRID, fills=fills
     )
     assert {key.split()[1] for key in choice.scores if key != "w=0 zero"} == set(fills)
+
+
+def test_pick_by_hand():
+    # Nothing beats no tags by a point: 0.
+    assert pick_tag_weight({"w=0 zero": 0.50, "w=1 zero": 0.505, "w=2 zero": 0.40}) == (0.0, "zero")
+    # w=3 is best, but w=1.5 (predicted) is within a point of it: the lighter half wins.
+    scores = {
+        "w=0 zero": 0.17,
+        "w=1 zero": 0.22,
+        "w=1.5 zero": 0.240,
+        "w=1.5 predicted": 0.246,
+        "w=3 zero": 0.255,
+    }
+    assert pick_tag_weight(scores) == (1.5, "predicted")
+    # A clear winner stays the winner.
+    assert pick_tag_weight({"w=0 zero": 0.3, "w=1 zero": 0.5, "w=2 zero": 0.6}) == (2.0, "zero")
