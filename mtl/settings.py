@@ -50,7 +50,7 @@ class LearningSettings(_Section):
         4.0, ge=1.0, description="Mean topics per video that topic_threshold=auto aims at (paper: about 4)."
     )
     merge_threshold: float = Field(
-        0.8,
+        0.9,
         ge=-1.0,
         le=1.0,
         description="No two topic centres of a model have a cosine above this: K-means copies of one "

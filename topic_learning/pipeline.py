@@ -119,6 +119,13 @@ def _unit_hash(ids: np.ndarray, seed: int) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
+def class_naming_tags(videos: pd.DataFrame) -> set[str]:
+    """Tags (case-folded) that are also the name of a primary or secondary class of ``videos``."""
+    names = {str(c).casefold() for column in CLASS_COLUMNS for c in videos[column].dropna().unique()}
+    tags = {str(t).casefold() for row in videos["tags"] for t in row}
+    return names & tags
+
+
 def learn_representations(
     videos: pd.DataFrame, settings: LearningSettings, *, progress: bool = True, pretrained: bool = True
 ) -> LearnedRepresentations:
@@ -203,10 +210,19 @@ def learn_representations(
         half = TagHalf(fill=fixed_fill)
         notes.append("too few labelled videos to choose the tag weight: the paper's w = 1")
     else:
+        # Tags that name a class (MovieLens' genres are tags and classes) would make the tag half
+        # look as good as the labels it is scored against: the choice sees the other tags only.
+        naming = class_naming_tags(videos)
+        choice_vectors, choice_has = tag_vectors, has_tags
+        if naming:
+            choice_vectors, choice_has = tag_embedding.video_vectors(
+                [[t for t in tags if str(t).casefold() not in naming] for tags in tag_lists]
+            )
+            notes.append(f"{len(naming)} tags that name a class are left out of the tag weight's choice")
         choice = choose_tag_weight(
             z,
-            tag_vectors,
-            has_tags,
+            choice_vectors,
+            choice_has,
             predicted,
             videos[list(CLASS_COLUMNS)],
             train=train_rows,

@@ -173,3 +173,18 @@ def test_tag_weight_follows_the_evidence(planted):
     shuffled = planted.videos.assign(tags=planted.videos["tags"].sample(frac=1.0, random_state=0).to_numpy())
     _, _, random = learn_topics(shuffled, settings, progress=False, pretrained=False)
     assert random.tag_weight == 0.0
+
+
+def test_tags_that_name_a_class_are_found_whatever_their_case():
+    import pandas as pd
+
+    from topic_learning.pipeline import class_naming_tags
+
+    videos = pd.DataFrame(
+        {
+            "tags": [["comedy", "dark humour"], ["Drama"], []],
+            "primary_class": ["Comedy", "Drama", None],
+            "secondary_class": [None, "indie", None],
+        }
+    )
+    assert class_naming_tags(videos) == {"comedy", "drama"}
