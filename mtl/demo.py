@@ -643,6 +643,9 @@ def queue_stats(client, prefix: str) -> QueueStats:
     )
 
 
+UNTAGGED = "untagged videos"
+
+
 def topic_labels(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n_tags: int = 3) -> dict[int, str]:
     """Each topic's most frequent tags, e.g. ``{17: "puppy, dog training, leash"}``."""
     joined = (
@@ -653,7 +656,9 @@ def topic_labels(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n_tags: in
     counts = tags.groupby(["topic", "tags"]).size().rename("n").reset_index()
     counts = counts.sort_values(["topic", "n", "tags"], ascending=[True, False, True])
     top = counts.groupby("topic").head(n_tags)
-    return {int(t): ", ".join(rows["tags"]) for t, rows in top.groupby("topic")}
+    labels = {int(t): ", ".join(rows["tags"]) for t, rows in top.groupby("topic")}
+    # most synthetic and KuaiRec videos have no tags: a topic of untagged videos says so
+    return {int(t): labels.get(int(t), UNTAGGED) for t in joined["topic"].unique()}
 
 
 def topic_examples(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n: int = 3) -> list[str]:
@@ -666,7 +671,7 @@ def topic_examples(videos: pd.DataFrame, video_topics: pd.DataFrame, *, n: int =
     )
     lines = []
     for topic, rows in sorted(joined.groupby("topic"), key=lambda item: (-len(item[1]), item[0]))[:n]:
-        tags = rows["tags"].explode().value_counts().head(4).index.tolist()
+        tags = rows["tags"].explode().value_counts().head(4).index.tolist() or [UNTAGGED]
         cls = rows["secondary_class"].fillna(rows["primary_class"]).value_counts()
         purity = cls.iloc[0] / len(rows) if len(cls) else 0.0
         top_class = cls.index[0] if len(cls) else "-"

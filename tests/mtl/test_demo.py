@@ -105,6 +105,10 @@ def test_topic_labels_are_the_most_frequent_tags_of_each_topic():
     video_topics = pd.DataFrame({"video_id": [1, 2, 3, 4], "topic_ids": [[5, -1], [5, 6], [6, -1], [6, -1]]})
     labels = topic_labels(videos, video_topics, n_tags=2)
     assert labels == {5: "dogs, cats", 6: "jazz, cats"}
+    # A topic whose videos have no tags says so rather than showing nothing.
+    untagged = pd.DataFrame({"video_id": [8], "tags": [[]]})
+    labels = topic_labels(pd.concat([videos, untagged]), pd.DataFrame({"video_id": [8], "topic_ids": [[9]]}))
+    assert labels == {9: "untagged videos"}
 
 
 def _summary(*, whole: bool, keep_running: bool = True) -> DemoSummary:
