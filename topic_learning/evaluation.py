@@ -18,7 +18,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from mtl.results import replace_results_section
 from mtl.settings import LearningSettings
-from topic_learning.clustering import HalfMeans, SphericalKMeans, best_of_kmeans, l2_normalize
+from topic_learning.clustering import SphericalKMeans, best_of_kmeans, l2_normalize
 from topic_learning.encoders import build_image_encoder, build_text_encoder
 from topic_learning.pipeline import (
     LearnedRepresentations,
@@ -190,16 +190,14 @@ def evaluate_representations(
         progress=False,
     )
     reps["MMoE"] = z
+    # the paper's rule on the same trained parts: equal halves, untagged videos zero
+    paper = replace(learned, tag_half=TagHalf())
     tag_vectors = has_tags = None
     if learned.tag_embedding is not None:
         tag_vectors, has_tags = learned.tag_embedding.video_vectors([list(t) for t in test["tags"]])
         half = learned.tag_half
         reps["MMoE + tags"] = half.representation(z, tag_vectors, has_tags, predicted, learned.means)
-        paper = TagHalf()
-        paper_means = HalfMeans.fit(
-            learned.z, paper.fill_vectors(learned.tag_vectors, learned.has_tags, None)
-        )
-        reps[PAPER_TAGS] = paper.representation(z, tag_vectors, has_tags, None, paper_means)
+        reps[PAPER_TAGS] = paper.tag_half.representation(z, tag_vectors, has_tags, None, paper.means)
         notes.append(f"{int((~has_tags).sum())} of {len(test)} held-out videos have no known tag")
         notes.append(
             f"MMoE + tags: tag weight {half.weight:g}, untagged videos {half.fill} (chosen on a validation "
@@ -220,7 +218,7 @@ def evaluate_representations(
             )
         )
 
-    topics = _topic_quality_rows(train, test, learned, settings, z, tag_vectors, has_tags, predicted)
+    topics = _topic_quality_rows(train, test, learned, paper, settings, z, tag_vectors, has_tags, predicted)
 
     ratios: dict[str, list[float]] = {}
     fig3 = [("image" if with_image else "title", next(iter(reps.values())))]
@@ -256,6 +254,7 @@ def _topic_quality_rows(
     train: pd.DataFrame,
     test: pd.DataFrame,
     learned: LearnedRepresentations,
+    paper: LearnedRepresentations,
     settings: LearningSettings,
     z: np.ndarray,
     tag_vectors: np.ndarray | None,
@@ -269,7 +268,7 @@ def _topic_quality_rows(
     """
     paper_settings = settings.model_copy(update={"merge_threshold": 1.0, "topic_threshold": 0.6})
     variants = {
-        "paper rules": (replace(learned, tag_half=TagHalf()), paper_settings),
+        "paper rules": (paper, paper_settings),
         "this model": (learned, settings),
     }
     duplicate = settings.merge_threshold if settings.merge_threshold < 1.0 else 0.8
